@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause */
+/*
+ * Types and limits shared by the BPF programs and the library: the layout of the maps.
+ * Keys and values are named structs so that `bpftool map dump name kev_sockets` prints
+ * readable fields.
+ */
+#ifndef KEV_SHARED_H
+#define KEV_SHARED_H
+
+#include "ukevent.h"
+
+#define KEV_MAX_QUEUES	  64	    /* queues one process can have open at once */
+#define KEV_MAX_SLOTS	  (1 << 18) /* interests the kernel side can track, all queues */
+#define KEV_SOCK_WATCHES  4	    /* interests (all queues) on one socket */
+#define KEV_RINGBUF_BYTES (256 * 1024)
+
+/*
+ * Each kernel-fed interest owns one slot: a 64-bit word, generation in the high half,
+ * pending event bits in the low half. The BPF side ORs bits in and pushes a record only
+ * when the word had none pending, so a burst on one object costs one record (K12) and a
+ * queue can never have more records in flight than interests. The library clears the
+ * bits when it takes the record, and bumps the generation when the slot is freed, so a
+ * program still holding an old copy of a watch cannot touch the slot's next owner.
+ */
+#define KEV_SLOT_GEN(w)	    ((__u32)((w) >> 32))
+#define KEV_SLOT_PENDING(w) ((__u32)(w))
+#define KEV_PEND_HUP	    0x80000000u /* error, reset or close seen: classify in userspace */
+
+struct kev_slot {
+	__u64 word;
+};
+
+/* Per-queue counters the BPF side writes and the library reads without a system call. */
+struct kev_qstat {
+	__u64 overflows; /* records the ring buffer had no room for */
+	__u64 pushed;	 /* records pushed */
+};
+
+/* kev_sockets: one entry per watched socket, keyed by its cookie (SO_COOKIE). */
+struct kev_sock_key {
+	__u64 cookie;
+};
+
+#define KEV_WATCH_WAKEUP_ALL 0x1
+
+struct kev_watch {
+	__u32 slot;   /* index in kev_slots */
+	__u32 gen;    /* the slot's generation when this watch was made */
+	__s32 fd;     /* the descriptor the process registered (for operators) */
+	__u16 queue;  /* index in kev_rings */
+	__u8 events;  /* KEVENT_SOCKET_* bits this interest wants from the kernel side */
+	__u8 flags;   /* KEV_WATCH_* */
+};
+
+struct kev_sock_val {
+	__u32 tgid;   /* the process that registered it */
+	__u16 nr;     /* watches in use */
+	__u16 rr;     /* round-robin cursor: which queue gets the next event (K15) */
+	struct kev_watch w[KEV_SOCK_WATCHES];
+};
+
+#endif /* KEV_SHARED_H */

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * KEVENT_SOCKET from socket tracepoints (K17): the socket is found by its cookie in
+ * kev_sockets; RECV / ACCEPT come from sk_data_ready, and errors, resets and the final
+ * close of a TCP connection are flagged KEV_PEND_HUP for the library to classify.
+ * SEND and the AF_UNIX peer close have no tracepoint: the library covers them with epoll.
+ */
+#include "kevent.bpf.h"
+
+#define TCP_LISTEN 10
+#define TCP_CLOSE  7
+
+static __always_inline void kev_sock_event(const struct sock *sk, __u32 bits)
+{
+	/* Cheapest miss: a socket nobody asked the cookie of cannot be watched. */
+	__u64 cookie = sk->__sk_common.skc_cookie.counter;
+	struct kev_sock_val *v;
+	__u32 nr, start, i;
+	int chosen = 0;
+
+	if (!cookie)
+		return;
+	v = bpf_map_lookup_elem(&kev_sockets, &cookie);
+	if (!v)
+		return;
+	/* Orphaned: its owner closed it, which removes its interests silently (K17). */
+	if (!sk->sk_socket)
+		return;
+	nr = v->nr;
+	if (nr > KEV_SOCK_WATCHES)
+		nr = KEV_SOCK_WATCHES;
+	if (!nr)
+		return;
+	/* Rotate the starting watch so that single delivery spreads across queues (K15). */
+	start = v->rr++;
+	for (i = 0; i < KEV_SOCK_WATCHES; i++) {
+		__u32 k = (start + i) % nr;
+		const struct kev_watch *w;
+		__u32 mine;
+
+		if (i >= nr || k >= KEV_SOCK_WATCHES)
+			break;
+		w = &v->w[k];
+		if (bits & KEV_PEND_HUP) {
+			/* Breakage concerns every interest. */
+			kev_notify(w, KEVENT_SOCKET, KEV_PEND_HUP);
+			continue;
+		}
+		mine = bits & w->events;
+		if (!mine)
+			continue;
+		if (w->flags & KEV_WATCH_WAKEUP_ALL)
+			kev_notify(w, KEVENT_SOCKET, mine);
+		else if (!chosen++)
+			kev_notify(w, KEVENT_SOCKET, mine);
+	}
+}
+
+SEC("tp_btf/sk_data_ready")
+int BPF_PROG(kev_sk_data_ready, const struct sock *sk)
+{
+	__u8 state = sk->__sk_common.skc_state;
+
+	kev_sock_event(sk, state == TCP_LISTEN ? KEVENT_SOCKET_ACCEPT : KEVENT_SOCKET_RECV);
+	return 0;
+}
+
+SEC("tp_btf/inet_sk_error_report")
+int BPF_PROG(kev_sk_error_report, const struct sock *sk)
+{
+	kev_sock_event(sk, KEV_PEND_HUP);
+	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(kev_sk_set_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	if (newstate == TCP_CLOSE)
+		kev_sock_event(sk, KEV_PEND_HUP);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

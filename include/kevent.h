@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause */
+/*
+ * libkevent: the kevent API on a stock Linux kernel.
+ *
+ * Every call returns a negative errno value on failure and also sets errno.
+ * See kevent(3) and ../shared/spec/kevent.txt for the full semantics.
+ */
+#ifndef KEVENT_H
+#define KEVENT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "ukevent.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KEVENT_VERSION_MAJOR 0
+#define KEVENT_VERSION_MINOR 1
+
+/* Largest num / max_nr any call accepts; larger is -EINVAL. */
+#define KEVENT_MAX_BATCH 1000000
+
+/*
+ * Make a queue. With ring == NULL and ring_size == 0 the queue has no ring; otherwise
+ * ring must hold ring_size >= 2 events. flags must be 0.
+ * Returns a pollable descriptor (POLLIN while events are ready) or -errno:
+ * -EINVAL bad ring arguments or flags, -EPERM no privilege to load BPF programs,
+ * -EMFILE too many queues, -ENOMEM.
+ */
+int kevent_init(struct kevent_ring *ring, unsigned int ring_size, unsigned int flags);
+
+/*
+ * Apply cmd (KEVENT_CTL_*) to num entries of arg, in place. Returns the number processed;
+ * each entry's ret_flags says its fate (0 registered, DONE ready already or done,
+ * BROKEN|DONE failed with -errno in ret_data[1]). -EINVAL unknown cmd or num too large,
+ * -EFAULT arg NULL with num > 0, -EBADF / -EINVAL fd closed / not a queue.
+ * KEVENT_CTL_READY with num == 0 wakes every thread waiting on the queue.
+ */
+int kevent_ctl(int fd, unsigned int cmd, unsigned int num, struct ukevent *arg);
+
+/*
+ * Wait until min_nr events are ready or the timeout passes (tv_sec == -1: forever,
+ * {0, 0}: do not block, KEVENT_FLAGS_ABSTIME: absolute CLOCK_REALTIME), then copy up to
+ * max_nr into buf, and into the ring when the queue has one (events that find the ring
+ * full carry KEVENT_RET_COPY_FAILED in buf). Returns the number copied, or -EINTR when a
+ * signal arrived before anything was copied.
+ */
+int kevent_get_events(int ctl_fd, unsigned int min_nr, unsigned int max_nr,
+		      struct timespec timeout, struct ukevent *buf, unsigned int flags);
+
+/*
+ * Wait for ready events and ring space, then copy at most num events into the ring at
+ * ring_kidx. Returns at once when old_uidx is not the committed index. Returns the number
+ * copied. -EINVAL when the queue has no ring.
+ */
+int kevent_wait(int ctl_fd, unsigned int num, unsigned int old_uidx, struct timespec timeout,
+		unsigned int flags);
+
+/*
+ * Free ring slots up to (not including) new_uidx. over must be ring_over, or
+ * ring_over - 1 for a commit that predates the last wrap (it frees nothing more).
+ * Returns the number of slots this call freed; -EOVERFLOW for a wrong over, -EINVAL
+ * for an index past the last copied event.
+ */
+int kevent_commit(int ctl_fd, unsigned int new_uidx, unsigned int over);
+
+/*
+ * Asynchronous sendfile; completion is a KEVENT_AIO event with ptr = the returned cookie.
+ * Not implemented yet in this version: returns -ENOSYS.
+ */
+long aio_sendfile(int kevent_fd, int sock_fd, int in_fd, off_t offset, size_t count);
+
+/* Release the queue and everything it holds (its interests, its ring, its descriptor). */
+int kevent_close(int fd);
+
+/* Counters of one queue. */
+struct kevent_stats {
+	uint64_t delivered;	/* events copied out by get_events / wait */
+	uint64_t bpf_records;	/* records read from the kernel ring buffer */
+	uint64_t ring_overflows; /* kernel ring buffer full: records the kernel could not push */
+	uint64_t copy_failed;	/* events that did not fit in the caller's kevent_ring */
+	uint64_t interests;	/* interests registered now */
+};
+
+/* Fill *st with the queue's counters (K24: overflows are counted, never silent). */
+int kevent_stats(int fd, struct kevent_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KEVENT_H */

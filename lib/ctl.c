@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+/*
+ * kevent_ctl(): ADD, REMOVE, MODIFY and READY, entry by entry, in place (K7..K11).
+ * An interest is identified by (type, id, user).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define KEV_REQ_KNOWN                                                                      \
+	(KEVENT_REQ_ONESHOT | KEVENT_REQ_WAKEUP_ALL | KEVENT_REQ_ET | KEVENT_REQ_LAST_CHECK | \
+	 KEVENT_REQ_ALWAYS_QUEUE | KEVENT_REQ_READY)
+
+/* NULL: a type this build does not implement yet (-ENOSYS, K7). */
+static const struct kev_source *const kev_sources[KEVENT_MAX] = {
+	[KEVENT_SOCKET] = &kev_socket_source,
+	[KEVENT_UNOTIFY] = &kev_unotify_source,
+};
+
+struct kev_ident {
+	__u32 type;
+	__u64 id, user;
+};
+
+static uint64_t kev_ident_hash(const struct kev_ident *k)
+{
+	return kev_hash64(k->id ^ kev_hash64(k->user ^ ((__u64)k->type << 56)));
+}
+
+static bool kev_ident_match(const struct kev_hnode *n, const void *key)
+{
+	const struct kev_interest *it = kev_container_of(n, struct kev_interest, hnode);
+	const struct kev_ident *k = key;
+
+	return it->uk.type == k->type && it->uk.id.raw_u64 == k->id && it->uk.user_u64 == k->user;
+}
+
+static struct kev_interest *kev_find(struct kev_queue *q, const struct ukevent *e)
+{
+	struct kev_ident k = { e->type, e->id.raw_u64, e->user_u64 };
+	struct kev_hnode *n = kev_htab_find(&q->ids, kev_ident_hash(&k), kev_ident_match, &k);
+
+	return n ? kev_container_of(n, struct kev_interest, hnode) : NULL;
+}
+
+static void kev_fail(struct ukevent *e, int err)
+{
+	e->ret_flags = KEVENT_RET_BROKEN | KEVENT_RET_DONE;
+	e->ret_data[1] = (__u32)err;
+}
+
+static int kev_check_request(const struct kev_source *src, const struct ukevent *e)
+{
+	if (e->req_flags & ~KEV_REQ_KNOWN)
+		return -EINVAL;
+	if (src->events && (!e->event || (e->event & ~src->events)))
+		return -EINVAL;
+	return 0;
+}
+
+/* What is ready now, for K9 (ADD) and K8 (MODIFY); 0 when the type keeps no state. */
+static __u32 kev_ready_now(struct kev_interest *it)
+{
+	__u32 bits = 0;
+
+	if (it->uk.req_flags & KEVENT_REQ_READY)
+		return it->uk.event ? it->uk.event : KEVENT_MASK_ALL;
+	if (it->src->pollmask)
+		kev_check(&it, 1, &bits);
+	return bits & it->uk.event;
+}
+
+static void kev_ctl_add(struct kev_queue *q, struct ukevent *e)
+{
+	const struct kev_source *src = e->type < KEVENT_MAX ? kev_sources[e->type] : NULL;
+	struct kev_interest *it = kev_find(q, e);
+	__u32 bits;
+	int err;
+
+	if (!src) {
+		kev_fail(e, -ENOSYS);
+		return;
+	}
+	err = kev_check_request(src, e);
+	/* The same descriptor number may name a new object now: the old interest went (K17). */
+	if (!err && it && it->src->alive && !it->src->alive(it)) {
+		kev_interest_free(q, it);
+		it = NULL;
+	}
+	if (!err && it)
+		err = -EEXIST;
+	if (!err && !(it = calloc(1, sizeof(*it))))
+		err = -ENOMEM;
+	if (err) {
+		kev_fail(e, err);
+		return;
+	}
+	it->uk = *e;
+	it->uk.ret_flags = 0;
+	it->uk.ret_data[0] = it->uk.ret_data[1] = 0;
+	it->src = src;
+	it->fd = -1;
+	it->slot = KEV_NO_SLOT;
+	kev_list_init(&it->link);
+	it->hnode.hash = kev_ident_hash(&(struct kev_ident){ e->type, e->id.raw_u64, e->user_u64 });
+	err = src->add(q, it);
+	if (!err && kev_htab_insert(&q->ids, &it->hnode)) {
+		src->del(q, it);
+		err = -ENOMEM;
+	}
+	if (err) {
+		kev_slot_free(it);
+		free(it);
+		kev_fail(e, err);
+		return;
+	}
+
+	e->ret_flags = 0;
+	bits = kev_ready_now(it);
+	if (!bits && !(it->ret_flags & KEVENT_RET_BROKEN))
+		return;
+	if (e->req_flags & KEVENT_REQ_ALWAYS_QUEUE) {
+		/* K9: registered and queued. */
+		if (e->req_flags & KEVENT_REQ_READY)
+			kev_fire_user(q, it);
+		else
+			kev_fire(q, it, bits);
+		return;
+	}
+	/* K9: ready at once, returned in place and not registered. */
+	e->ret_flags = KEVENT_RET_DONE | (it->ret_flags & KEVENT_RET_BROKEN);
+	e->event = bits;
+	e->ret_data[0] = it->ret_data[0];
+	e->ret_data[1] = it->ret_data[1];
+	kev_interest_free(q, it);
+}
+
+static void kev_ctl_modify(struct kev_queue *q, struct kev_interest *it, struct ukevent *e)
+{
+	struct ukevent old = it->uk;
+	int err = kev_check_request(it->src, e);
+
+	if (!err) {
+		it->uk.event = e->event;
+		it->uk.req_flags = e->req_flags;
+		err = it->src->modify ? it->src->modify(q, it) : 0;
+		if (err) {
+			it->uk = old;
+			it->src->modify(q, it);
+		}
+	}
+	if (err) {
+		kev_fail(e, err);
+		return;
+	}
+	/* K8: re-check readiness; what is ready now is queued. */
+	if (it->uk.req_flags & KEVENT_REQ_READY)
+		kev_fire_user(q, it);
+	else
+		kev_fire(q, it, kev_ready_now(it));
+}
+
+static void kev_ctl_one(struct kev_queue *q, unsigned int cmd, struct ukevent *e)
+{
+	struct kev_interest *it;
+
+	e->ret_flags = 0;
+	if (cmd == KEVENT_CTL_ADD) {
+		kev_ctl_add(q, e);
+		return;
+	}
+	it = kev_find(q, e);
+	if (it && cmd == KEVENT_CTL_MODIFY && it->src->alive && !it->src->alive(it)) {
+		kev_interest_free(q, it); /* closed since: already gone (K17) */
+		it = NULL;
+	}
+	if (!it) {
+		kev_fail(e, -ENOENT); /* K8 */
+		return;
+	}
+	e->ret_flags = KEVENT_RET_DONE;
+	if (cmd == KEVENT_CTL_REMOVE)
+		kev_interest_free(q, it); /* K10: never delivered afterwards */
+	else if (cmd == KEVENT_CTL_MODIFY)
+		kev_ctl_modify(q, it, e);
+	else
+		kev_fire_user(q, it); /* K11 */
+}
+
+KEV_API int kevent_ctl(int fd, unsigned int cmd, unsigned int num, struct ukevent *arg)
+{
+	struct kev_queue *q;
+	unsigned int i;
+	int err;
+
+	if (cmd > KEVENT_CTL_READY || num > KEVENT_MAX_BATCH)
+		return kev_err(-EINVAL);
+	if (num && !arg)
+		return kev_err(-EFAULT);
+	q = kev_queue_get(fd, &err);
+	if (!q)
+		return kev_err(err);
+	pthread_mutex_lock(&q->lock);
+	if (q->closed) {
+		err = -EBADF;
+	} else {
+		if (cmd == KEVENT_CTL_READY && !num)
+			kev_wake_all(q); /* K11: every parked thread returns */
+		for (i = 0; i < num; i++)
+			kev_ctl_one(q, cmd, &arg[i]);
+		err = (int)num;
+	}
+	kev_kick_update(q);
+	pthread_mutex_unlock(&q->lock);
+	kev_queue_put(q);
+	return err < 0 ? kev_err(err) : err;
+}

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+/*
+ * What the kernel gives no tracepoint for (a socket's send space, an AF_UNIX peer's
+ * close) comes from the queue's own epoll set. Several interests on one descriptor share
+ * one registration, edge-triggered: epoll supplies edges, the core supplies level, ET and
+ * ONESHOT like for every other source.
+ *
+ * epoll data carries (generation, fd) rather than a pointer: a thread that slept in
+ * epoll_wait may bring back an event for a node another thread has freed since.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+
+#include "internal.h"
+
+struct kev_fdnode {
+	struct kev_hnode hnode;
+	int fd;
+	__u32 gen;
+	__u32 events; /* what is registered with epoll now */
+	struct kev_interest *head;
+};
+
+static bool kev_fdnode_match(const struct kev_hnode *n, const void *key)
+{
+	return kev_container_of(n, struct kev_fdnode, hnode)->fd == *(const int *)key;
+}
+
+static struct kev_fdnode *kev_fdnode_find(struct kev_queue *q, int fd)
+{
+	struct kev_hnode *n = kev_htab_find(&q->fdnodes, kev_hash64(fd), kev_fdnode_match, &fd);
+
+	return n ? kev_container_of(n, struct kev_fdnode, hnode) : NULL;
+}
+
+static void kev_fdnode_free(struct kev_queue *q, struct kev_fdnode *n)
+{
+	if (n->events)
+		epoll_ctl(q->fd, EPOLL_CTL_DEL, n->fd, NULL);
+	kev_htab_remove(&q->fdnodes, &n->hnode);
+	free(n);
+}
+
+/* Register the union of what the node's interests need; free the node when it is none. */
+static int kev_fdnode_sync(struct kev_queue *q, struct kev_fdnode *n)
+{
+	struct epoll_event ev = { .data.u64 = (__u64)n->gen << 32 | (__u32)n->fd };
+	struct kev_interest *it;
+	__u32 want = 0;
+	int op, err = 0;
+
+	for (it = n->head; it; it = it->fd_next)
+		want |= it->fd_events;
+	if (!want) {
+		kev_fdnode_free(q, n);
+		return 0;
+	}
+	if (want == n->events)
+		return 0;
+	ev.events = want | EPOLLET;
+	op = n->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	if (epoll_ctl(q->fd, op, n->fd, &ev)) {
+		err = -errno;
+		/* The descriptor was closed and reopened since: epoll dropped the old one. */
+		if (op == EPOLL_CTL_MOD && err == -ENOENT)
+			err = epoll_ctl(q->fd, EPOLL_CTL_ADD, n->fd, &ev) ? -errno : 0;
+	}
+	if (!err)
+		n->events = want;
+	return err;
+}
+
+static void kev_fdnode_unlink(struct kev_interest *it)
+{
+	struct kev_interest **p;
+
+	for (p = &it->fdn->head; *p; p = &(*p)->fd_next) {
+		if (*p == it) {
+			*p = it->fd_next;
+			break;
+		}
+	}
+	it->fdn = NULL;
+	it->fd_next = NULL;
+}
+
+int kev_fdwatch_add(struct kev_queue *q, struct kev_interest *it, __u32 epoll_events)
+{
+	struct kev_fdnode *n = kev_fdnode_find(q, it->fd);
+	int err;
+
+	if (!n) {
+		n = calloc(1, sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		n->fd = it->fd;
+		n->gen = ++q->fdnode_gen ? q->fdnode_gen : ++q->fdnode_gen;
+		n->hnode.hash = kev_hash64(it->fd);
+		if (kev_htab_insert(&q->fdnodes, &n->hnode)) {
+			free(n);
+			return -ENOMEM;
+		}
+	}
+	it->fd_events = epoll_events;
+	it->fdn = n;
+	it->fd_next = n->head;
+	n->head = it;
+	err = kev_fdnode_sync(q, n);
+	if (err) {
+		kev_fdnode_unlink(it);
+		kev_fdnode_sync(q, n);
+	}
+	return err;
+}
+
+void kev_fdwatch_del(struct kev_queue *q, struct kev_interest *it)
+{
+	struct kev_fdnode *n = it->fdn;
+
+	if (!n)
+		return;
+	kev_fdnode_unlink(it);
+	kev_fdnode_sync(q, n);
+}
+
+int kev_fdwatch_set(struct kev_queue *q, struct kev_interest *it, __u32 epoll_events)
+{
+	if (!it->fdn)
+		return epoll_events ? kev_fdwatch_add(q, it, epoll_events) : 0;
+	if (!epoll_events) {
+		kev_fdwatch_del(q, it);
+		return 0;
+	}
+	it->fd_events = epoll_events;
+	return kev_fdnode_sync(q, it->fdn);
+}
+
+void kev_fdwatch_dispatch(struct kev_queue *q, __u64 tag, __u32 revents)
+{
+	struct kev_fdnode *n = kev_fdnode_find(q, (int)(__u32)tag);
+	struct kev_interest *it, *next;
+
+	if (!n || n->gen != tag >> 32)
+		return; /* freed since epoll_wait returned it */
+	for (it = n->head; it; it = next) {
+		next = it->fd_next;
+		kev_fire(q, it, it->src->classify(it, (short)revents));
+	}
+}
+
+static void kev_fdnode_free_node(struct kev_hnode *h, void *q)
+{
+	kev_fdnode_free(q, kev_container_of(h, struct kev_fdnode, hnode));
+}
+
+void kev_fdwatch_free_all(struct kev_queue *q)
+{
+	if (q->fdnodes.buckets)
+		kev_htab_each(&q->fdnodes, kev_fdnode_free_node, q);
+}

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause */
+/*
+ * The library's private structures. Names shared between files start with kev_; the
+ * public ones (kevent_*) are in include/kevent.h.
+ *
+ * One queue = one epoll descriptor (the fd the caller holds) watching its BPF ring buffer,
+ * an eventfd the library raises while events wait in userspace, and the descriptors of the
+ * sources the kernel has no hook for. Every interest lives in the queue's identity table;
+ * it is on at most one of: the ready list, the recheck list (level mode, K13), or the list
+ * of one call that has just delivered it.
+ */
+#ifndef KEV_INTERNAL_H
+#define KEV_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kevent.h"
+#include "kev_shared.h"
+#include "htab.h"
+#include "list.h"
+
+#define KEV_API	    __attribute__((visibility("default")))
+#define KEV_NO_SLOT UINT32_MAX
+
+/* epoll data of the queue's own descriptors; anything else tags a kev_fdnode (fdwatch.c). */
+#define KEV_EP_RING 0
+#define KEV_EP_KICK 1
+
+/* Every call fails with a negative errno and sets errno too. */
+static inline int kev_err(int err)
+{
+	errno = -err;
+	return err;
+}
+
+struct kev_queue;
+struct kev_interest;
+struct kev_fdnode;
+
+/*
+ * What a type (KEVENT_SOCKET, KEVENT_UNOTIFY, ...) provides to the core. Level state is
+ * re-read through poll(): a source with a pollmask can be checked at ADD (K9), after a
+ * level delivery (K13) and for LAST_CHECK (K14) with one poll() for many interests.
+ */
+struct kev_source {
+	__u32 events; /* the event bits the type knows; others are -EINVAL */
+	int (*add)(struct kev_queue *q, struct kev_interest *it);
+	void (*del)(struct kev_queue *q, struct kev_interest *it);
+	/* it->uk.event / req_flags were replaced (K8): update the kernel side. */
+	int (*modify)(struct kev_queue *q, struct kev_interest *it);
+	/* poll() events that tell whether the object is ready now; NULL: no level state. */
+	short (*pollmask)(const struct kev_interest *it);
+	/* Turn poll() results into event bits; may mark the interest broken. */
+	__u32 (*classify)(struct kev_interest *it, short revents);
+	/* Does the registered descriptor still name the watched object? NULL: always. */
+	bool (*alive)(const struct kev_interest *it);
+};
+
+enum kev_where {
+	KEV_NOWHERE,
+	KEV_READY,   /* q->ready: to be delivered */
+	KEV_RECHECK, /* q->recheck: delivered in level mode, re-checked at the next harvest */
+	KEV_TAKEN,   /* on the list of the call that delivered it */
+};
+
+struct kev_interest {
+	struct kev_hnode hnode; /* q->ids, keyed by (type, id, user) */
+	struct kev_list link;
+	struct ukevent uk; /* as registered: id, type, event, req_flags, user */
+	const struct kev_source *src;
+	enum kev_where where;
+	__u32 fired;	     /* event bits seen and not yet delivered */
+	__u32 ret_flags;     /* KEVENT_RET_BROKEN once the object broke */
+	__u32 ret_data[2];
+	int fd;		     /* the watched descriptor, or -1 */
+	__u32 slot, gen;     /* the kernel slot (KEV_NO_SLOT: none) */
+	/* KEVENT_SOCKET */
+	__u64 cookie;
+	int domain;
+	bool listening;
+	/* interests sharing one epoll registration (kev_fdnode) */
+	struct kev_fdnode *fdn;
+	struct kev_interest *fd_next;
+	__u32 fd_events; /* EPOLL* this interest needs */
+};
+
+/* A BPF ring buffer mapped for consumption (libbpf's ring_buffer, minus callbacks). */
+struct kev_rb {
+	int map_fd;
+	unsigned long *consumer_pos;
+	unsigned long *producer_pos;
+	void *data;
+	size_t mask;
+	size_t page;
+};
+
+struct kev_queue {
+	pthread_mutex_t lock;
+	int fd;	     /* the epoll descriptor the caller holds */
+	int kick_fd; /* eventfd, readable while userspace holds ready work */
+	int qidx;    /* index in kev_rings / kev_qstats */
+	unsigned int refs;
+	bool closed;
+
+	struct kev_rb rb;
+	__u64 seen_overflows;
+	struct kev_htab ids;	 /* kev_interest by identity */
+	struct kev_htab fdnodes; /* kev_fdnode by descriptor */
+	__u32 fdnode_gen;	 /* tells a node from an older one on the same descriptor */
+	struct kev_list ready;
+	struct kev_list recheck;
+
+	/* The caller's kevent_ring (K3): [uidx, kidx) holds `used` uncommitted events. */
+	struct kevent_ring *ring;
+	unsigned int ring_size, kidx, uidx, used, over;
+	pthread_cond_t space; /* kevent_wait() waiting for a commit (K4) */
+
+	/* Waiters (K11, K15). */
+	unsigned int parked;	/* threads asleep in epoll_wait on fd */
+	unsigned int wake_left; /* of those, how many a wake-all has not reached yet */
+	unsigned int wake_gen;	/* bumped by every wake-all */
+	bool kicked;		/* kick_fd holds a count */
+
+	struct kevent_stats st;
+};
+
+/* queue.c */
+struct kev_queue *kev_queue_get(int fd, int *err);
+void kev_queue_put(struct kev_queue *q);
+void kev_interest_free(struct kev_queue *q, struct kev_interest *it);
+
+/* kernel.c: the process-wide BPF object, shared by every queue. */
+int kev_kernel_get(void);
+void kev_kernel_put(void);
+int kev_kernel_queue_open(struct kev_queue *q);
+void kev_kernel_queue_close(struct kev_queue *q);
+int kev_kernel_map_fd(int which);
+#define KEV_MAP_SOCKETS 0
+int kev_slot_alloc(struct kev_interest *it);
+void kev_slot_free(struct kev_interest *it);
+struct kev_interest *kev_slot_owner(__u32 slot, __u32 gen);
+__u32 kev_slot_clear(const struct kev_interest *it);
+__u64 kev_kernel_overflows(const struct kev_queue *q);
+
+/* ringbuf.c */
+int kev_rb_open(struct kev_rb *rb, int map_fd, size_t size);
+void kev_rb_close(struct kev_rb *rb);
+typedef void (*kev_rb_fn)(void *ctx, const void *rec, size_t len);
+unsigned int kev_rb_drain(struct kev_rb *rb, kev_rb_fn fn, void *ctx);
+bool kev_rb_empty(const struct kev_rb *rb);
+
+/* ready.c: readiness, the ready list and delivery. */
+struct epoll_event;
+void kev_fire(struct kev_queue *q, struct kev_interest *it, __u32 bits);
+void kev_fire_user(struct kev_queue *q, struct kev_interest *it);
+void kev_harvest(struct kev_queue *q);
+void kev_dispatch(struct kev_queue *q, const struct epoll_event *ev, int n);
+unsigned int kev_deliver(struct kev_queue *q, struct ukevent *out, unsigned int max,
+			 struct kev_list *taken);
+void kev_settle(struct kev_queue *q, struct kev_list *taken);
+void kev_unqueue(struct kev_interest *it);
+void kev_check(struct kev_interest **its, unsigned int n, __u32 *bits);
+
+/* wait.c */
+void kev_wake_all(struct kev_queue *q);
+void kev_kick_update(struct kev_queue *q);
+
+/* ring.c: the caller's kevent_ring. */
+bool kev_ring_put(struct kev_queue *q, const struct ukevent *ev);
+bool kev_ring_full(const struct kev_queue *q);
+
+/* fdwatch.c: epoll registrations for what the kernel has no hook for. */
+int kev_fdwatch_add(struct kev_queue *q, struct kev_interest *it, __u32 epoll_events);
+void kev_fdwatch_del(struct kev_queue *q, struct kev_interest *it);
+int kev_fdwatch_set(struct kev_queue *q, struct kev_interest *it, __u32 epoll_events);
+void kev_fdwatch_dispatch(struct kev_queue *q, __u64 tag, __u32 revents);
+void kev_fdwatch_free_all(struct kev_queue *q);
+
+/* Sources. */
+extern const struct kev_source kev_socket_source;
+extern const struct kev_source kev_unotify_source;
+
+#endif /* KEV_INTERNAL_H */

@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+/*
+ * The kernel side, once per process: the embedded BPF object (loaded by the first queue,
+ * released with the last), the slot allocator, and each queue's BPF ring buffer.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "internal.h"
+#include "kevent.skel.h"
+
+static struct {
+	pthread_mutex_t lock;
+	unsigned int users;
+	struct kevent_bpf *skel;
+	struct kev_slot *slots;	   /* kev_slots, mmapped */
+	struct kev_qstat *qstats;  /* kev_qstats, mmapped */
+	struct kev_interest **owner; /* slot -> interest holding it */
+	__u32 *free;		   /* FIFO of free slots: reuse as late as possible */
+	__u32 free_head, nfree;
+	__u64 queues;		   /* bit i: kev_rings[i] in use */
+} kk = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+_Static_assert(KEV_MAX_QUEUES <= 64, "one bit per queue in kk.queues");
+
+/* libbpf's own chatter is for developers; KEVENT_DEBUG=1 shows it. */
+static int kev_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG || !getenv("KEVENT_DEBUG"))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static void *kev_map_mmap(struct bpf_map *map, size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void kev_kernel_unload(void)
+{
+	if (kk.slots)
+		munmap(kk.slots, sizeof(*kk.slots) * KEV_MAX_SLOTS);
+	if (kk.qstats)
+		munmap(kk.qstats, sizeof(*kk.qstats) * KEV_MAX_QUEUES);
+	kevent_bpf__destroy(kk.skel);
+	free(kk.owner);
+	free(kk.free);
+	kk.skel = NULL;
+	kk.slots = NULL;
+	kk.qstats = NULL;
+	kk.owner = NULL;
+	kk.free = NULL;
+	kk.nfree = 0;
+	kk.queues = 0;
+}
+
+static int kev_kernel_load(void)
+{
+	libbpf_print_fn_t old = libbpf_set_print(kev_libbpf_print);
+	int err = -ENOMEM;
+	__u32 i;
+
+	kk.skel = kevent_bpf__open();
+	if (!kk.skel)
+		goto out;
+	err = kevent_bpf__load(kk.skel);
+	if (err == -EPERM || err == -EACCES) {
+		fprintf(stderr, "libkevent: loading BPF programs needs CAP_BPF and CAP_PERFMON "
+				"(or root)\n");
+		err = -EPERM;
+		goto out;
+	}
+	if (err) {
+		fprintf(stderr, "libkevent: cannot load BPF programs (%s); the kernel needs BTF "
+				"and tp_btf tracepoints\n", strerror(-err));
+		goto out;
+	}
+	err = kevent_bpf__attach(kk.skel);
+	if (err) {
+		fprintf(stderr, "libkevent: cannot attach to socket tracepoints: %s\n",
+			strerror(-err));
+		goto out;
+	}
+	err = -ENOMEM;
+	kk.slots = kev_map_mmap(kk.skel->maps.kev_slots, sizeof(*kk.slots) * KEV_MAX_SLOTS);
+	kk.qstats = kev_map_mmap(kk.skel->maps.kev_qstats, sizeof(*kk.qstats) * KEV_MAX_QUEUES);
+	kk.owner = calloc(KEV_MAX_SLOTS, sizeof(*kk.owner));
+	kk.free = malloc(KEV_MAX_SLOTS * sizeof(*kk.free));
+	if (!kk.slots || !kk.qstats || !kk.owner || !kk.free)
+		goto out;
+	for (i = 0; i < KEV_MAX_SLOTS; i++)
+		kk.free[i] = i;
+	kk.free_head = 0;
+	kk.nfree = KEV_MAX_SLOTS;
+	err = 0;
+out:
+	if (err)
+		kev_kernel_unload();
+	libbpf_set_print(old);
+	return err;
+}
+
+int kev_kernel_get(void)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&kk.lock);
+	if (!kk.users)
+		err = kev_kernel_load();
+	if (!err)
+		kk.users++;
+	pthread_mutex_unlock(&kk.lock);
+	return err;
+}
+
+void kev_kernel_put(void)
+{
+	pthread_mutex_lock(&kk.lock);
+	if (!--kk.users)
+		kev_kernel_unload();
+	pthread_mutex_unlock(&kk.lock);
+}
+
+int kev_kernel_map_fd(int which)
+{
+	switch (which) {
+	case KEV_MAP_SOCKETS:
+		return bpf_map__fd(kk.skel->maps.kev_sockets);
+	}
+	return -EINVAL;
+}
+
+/* Give the queue a ring buffer of its own, at a free index of kev_rings. */
+int kev_kernel_queue_open(struct kev_queue *q)
+{
+	int outer = bpf_map__fd(kk.skel->maps.kev_rings), fd = -1, err, idx;
+
+	pthread_mutex_lock(&kk.lock);
+	idx = ~kk.queues ? __builtin_ctzll(~kk.queues) : -1;
+	if (idx < 0 || idx >= KEV_MAX_QUEUES) {
+		err = -EMFILE;
+		goto out;
+	}
+	fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "kev_ring", 0, 0, KEV_RINGBUF_BYTES, NULL);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	err = kev_rb_open(&q->rb, fd, KEV_RINGBUF_BYTES);
+	if (err)
+		goto out;
+	memset(&kk.qstats[idx], 0, sizeof(kk.qstats[idx]));
+	if (bpf_map_update_elem(outer, &idx, &fd, BPF_ANY)) {
+		err = -errno;
+		kev_rb_close(&q->rb);
+		goto out;
+	}
+	kk.queues |= 1ULL << idx;
+	q->qidx = idx;
+	q->seen_overflows = 0;
+	fd = -1; /* the ring buffer now belongs to q->rb */
+out:
+	pthread_mutex_unlock(&kk.lock);
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+void kev_kernel_queue_close(struct kev_queue *q)
+{
+	int outer = bpf_map__fd(kk.skel->maps.kev_rings);
+
+	pthread_mutex_lock(&kk.lock);
+	bpf_map_delete_elem(outer, &q->qidx);
+	kk.queues &= ~(1ULL << q->qidx);
+	pthread_mutex_unlock(&kk.lock);
+	kev_rb_close(&q->rb);
+}
+
+__u64 kev_kernel_overflows(const struct kev_queue *q)
+{
+	/* Acquire: pairs with the BPF side's atomic add after it set the pending bits. */
+	return __atomic_load_n(&kk.qstats[q->qidx].overflows, __ATOMIC_ACQUIRE);
+}
+
+int kev_slot_alloc(struct kev_interest *it)
+{
+	__u32 s;
+
+	pthread_mutex_lock(&kk.lock);
+	if (!kk.nfree) {
+		pthread_mutex_unlock(&kk.lock);
+		return -ENOSPC;
+	}
+	s = kk.free[kk.free_head];
+	kk.free_head = (kk.free_head + 1) % KEV_MAX_SLOTS;
+	kk.nfree--;
+	pthread_mutex_unlock(&kk.lock);
+
+	it->slot = s;
+	it->gen = KEV_SLOT_GEN(__atomic_load_n(&kk.slots[s].word, __ATOMIC_RELAXED));
+	__atomic_store_n(&kk.owner[s], it, __ATOMIC_RELAXED);
+	return 0;
+}
+
+void kev_slot_free(struct kev_interest *it)
+{
+	__u32 s = it->slot;
+
+	if (s == KEV_NO_SLOT)
+		return;
+	/*
+	 * A new generation with nothing pending: the BPF side's compare-and-swap fails for
+	 * any watch that still carries the old generation (kev_notify()).
+	 */
+	__atomic_store_n(&kk.slots[s].word, (__u64)(it->gen + 1) << 32, __ATOMIC_RELEASE);
+	__atomic_store_n(&kk.owner[s], NULL, __ATOMIC_RELAXED);
+	it->slot = KEV_NO_SLOT;
+
+	pthread_mutex_lock(&kk.lock);
+	kk.free[(kk.free_head + kk.nfree) % KEV_MAX_SLOTS] = s;
+	kk.nfree++;
+	pthread_mutex_unlock(&kk.lock);
+}
+
+/*
+ * The interest a record names, or NULL when the slot has moved to another generation
+ * since (the interest was removed: K10). Only the queue the record came through can free
+ * this slot, and the caller holds its lock, so the owner cannot change under it.
+ */
+struct kev_interest *kev_slot_owner(__u32 slot, __u32 gen)
+{
+	__u64 w;
+
+	if (slot >= KEV_MAX_SLOTS)
+		return NULL;
+	w = __atomic_load_n(&kk.slots[slot].word, __ATOMIC_ACQUIRE);
+	if (KEV_SLOT_GEN(w) != gen)
+		return NULL;
+	return __atomic_load_n(&kk.owner[slot], __ATOMIC_RELAXED);
+}
+
+/*
+ * Take the pending bits, keep the generation. After this the BPF side sees nothing
+ * pending and pushes a record for the next event (pairs with its compare-and-swap).
+ */
+__u32 kev_slot_clear(const struct kev_interest *it)
+{
+	__u64 old;
+
+	if (it->slot == KEV_NO_SLOT)
+		return 0;
+	old = __atomic_fetch_and(&kk.slots[it->slot].word, ~0xffffffffULL, __ATOMIC_ACQ_REL);
+	return KEV_SLOT_PENDING(old);
+}

@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+/*
+ * Readiness and delivery: records from the kernel and epoll edges become bits on an
+ * interest (kev_fire), interests wait on the ready list at most once (K12), and
+ * kev_deliver() takes them off it applying LAST_CHECK (K14), ONESHOT and ET (K13), and
+ * BROKEN (K17). Level-mode interests are re-checked at the next harvest.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+
+#include "internal.h"
+
+/* Readiness forced by KEVENT_CTL_READY or KEVENT_REQ_READY: delivered as the whole mask. */
+#define KEV_PEND_USER 0x40000000u
+#define KEV_PEND_MASK (KEV_PEND_HUP | KEV_PEND_USER)
+
+void kev_unqueue(struct kev_interest *it)
+{
+	if (it->where != KEV_NOWHERE)
+		kev_list_del(&it->link);
+	it->where = KEV_NOWHERE;
+}
+
+void kev_fire(struct kev_queue *q, struct kev_interest *it, __u32 bits)
+{
+	if (!bits && !(it->ret_flags & KEVENT_RET_BROKEN))
+		return;
+	it->fired |= bits;
+	/* Already queued, or out with a call that re-queues it when it finishes (K12). */
+	if (it->where == KEV_READY || it->where == KEV_TAKEN)
+		return;
+	kev_unqueue(it);
+	it->where = KEV_READY;
+	kev_list_add_tail(&it->link, &q->ready);
+	if (it->uk.req_flags & KEVENT_REQ_WAKEUP_ALL)
+		kev_wake_all(q); /* K15 */
+}
+
+void kev_fire_user(struct kev_queue *q, struct kev_interest *it)
+{
+	kev_fire(q, it, KEV_PEND_USER);
+}
+
+/*
+ * Check n interests with one poll(): bits[i] = what is ready now (0: nothing). A source
+ * may mark the interest broken. Interests without a pollmask get 0.
+ */
+#define KEV_CHECK_BATCH 256
+
+void kev_check(struct kev_interest **its, unsigned int n, __u32 *bits)
+{
+	struct pollfd pfd[KEV_CHECK_BATCH];
+	unsigned int i, k;
+
+	for (i = 0; i < n; i += k) {
+		unsigned int m = n - i < KEV_CHECK_BATCH ? n - i : KEV_CHECK_BATCH;
+
+		for (k = 0; k < m; k++) {
+			const struct kev_interest *it = its[i + k];
+
+			pfd[k].fd = it->src->pollmask ? it->fd : -1;
+			pfd[k].events = it->src->pollmask ? it->src->pollmask(it) : 0;
+			pfd[k].revents = 0;
+		}
+		if (poll(pfd, m, 0) < 0)
+			for (k = 0; k < m; k++)
+				pfd[k].revents = 0;
+		for (k = 0; k < m; k++)
+			bits[i + k] = pfd[k].revents ? its[i + k]->src->classify(its[i + k],
+										 pfd[k].revents)
+						     : 0;
+	}
+}
+
+/* One record from the queue's BPF ring buffer: the slot names the interest. */
+static void kev_on_record(void *ctx, const void *rec, size_t len)
+{
+	const struct ukevent *e = rec;
+	struct kev_queue *q = ctx;
+	struct kev_interest *it;
+
+	if (len < sizeof(*e))
+		return;
+	q->st.bpf_records++;
+	it = kev_slot_owner(e->id.raw[0], e->id.raw[1]);
+	if (it) /* NULL: removed since the kernel pushed it (K10) */
+		kev_fire(q, it, kev_slot_clear(it));
+}
+
+/* The ring buffer overflowed: the lost records' bits are still pending in their slots. */
+static void kev_rescan_node(struct kev_hnode *n, void *q)
+{
+	struct kev_interest *it = kev_container_of(n, struct kev_interest, hnode);
+
+	kev_fire(q, it, kev_slot_clear(it));
+}
+
+/* Re-check interests delivered in level mode (K13): still ready means ready again. */
+static void kev_recheck(struct kev_queue *q)
+{
+	struct kev_interest *its[KEV_CHECK_BATCH];
+	__u32 bits[KEV_CHECK_BATCH];
+	unsigned int n, i;
+
+	while (!kev_list_empty(&q->recheck)) {
+		for (n = 0; n < KEV_CHECK_BATCH && !kev_list_empty(&q->recheck); n++) {
+			its[n] = kev_container_of(q->recheck.next, struct kev_interest, link);
+			kev_unqueue(its[n]);
+		}
+		kev_check(its, n, bits);
+		for (i = 0; i < n; i++)
+			kev_fire(q, its[i], bits[i]);
+	}
+}
+
+void kev_dispatch(struct kev_queue *q, const struct epoll_event *ev, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (ev[i].data.u64 != KEV_EP_RING && ev[i].data.u64 != KEV_EP_KICK)
+			kev_fdwatch_dispatch(q, ev[i].data.u64, ev[i].events);
+}
+
+/* Gather everything that became ready since the last call, without blocking. */
+void kev_harvest(struct kev_queue *q)
+{
+	__u64 ov;
+
+	kev_rb_drain(&q->rb, kev_on_record, q);
+	ov = kev_kernel_overflows(q);
+	if (ov != q->seen_overflows) {
+		q->seen_overflows = ov;
+		kev_htab_each(&q->ids, kev_rescan_node, q);
+	}
+	kev_recheck(q);
+	if (q->fdnodes.count) {
+		struct epoll_event ev[64];
+		int n = epoll_wait(q->fd, ev, 64, 0);
+
+		kev_dispatch(q, ev, n);
+	}
+}
+
+/*
+ * Take one interest off the ready list into *ev. Returns false when there is nothing to
+ * deliver after all (LAST_CHECK found it not ready, or the watched object is gone).
+ */
+static bool kev_take(struct kev_queue *q, struct kev_interest *it, struct ukevent *ev,
+		     struct kev_list *taken)
+{
+	__u32 bits = it->fired, flags = it->uk.req_flags;
+
+	kev_unqueue(it);
+	it->fired = 0;
+	if (bits & KEV_PEND_USER) {
+		bits = it->uk.event;
+	} else if (it->src->pollmask && ((flags & KEVENT_REQ_LAST_CHECK) || (bits & KEV_PEND_HUP))) {
+		/* K14 and K17: ask the object itself; the event is what is true now. */
+		kev_check(&it, 1, &bits);
+	}
+	if (it->src->alive && !it->src->alive(it)) {
+		/* Closed behind our back: its interests go silently (K17). */
+		kev_interest_free(q, it);
+		return false;
+	}
+	bits &= it->uk.event;
+	if (it->ret_flags & KEVENT_RET_BROKEN)
+		bits = bits ? bits : it->uk.event; /* say which interest broke */
+	else if (!bits)
+		return false;
+
+	*ev = it->uk;
+	ev->event = bits;
+	ev->ret_flags = it->ret_flags;
+	ev->ret_data[0] = it->ret_data[0];
+	ev->ret_data[1] = it->ret_data[1];
+	if ((it->ret_flags & KEVENT_RET_BROKEN) || (flags & KEVENT_REQ_ONESHOT)) {
+		kev_interest_free(q, it); /* BROKEN once, then gone; ONESHOT: once (K13) */
+	} else if (!(flags & KEVENT_REQ_ET) && it->src->pollmask) {
+		it->where = KEV_TAKEN;
+		kev_list_add_tail(&it->link, taken);
+	}
+	return true;
+}
+
+unsigned int kev_deliver(struct kev_queue *q, struct ukevent *out, unsigned int max,
+			 struct kev_list *taken)
+{
+	unsigned int n = 0;
+	struct ukevent ev;
+
+	while (n < max && !kev_list_empty(&q->ready)) {
+		struct kev_interest *it = kev_container_of(q->ready.next, struct kev_interest, link);
+		bool placed;
+
+		if (!out && kev_ring_full(q))
+			break; /* kevent_wait() copies into the ring only */
+		if (!kev_take(q, it, &ev, taken))
+			continue;
+		placed = kev_ring_put(q, &ev);
+		if (out) {
+			if (!placed && q->ring) {
+				ev.ret_flags |= KEVENT_RET_COPY_FAILED; /* K4 */
+				q->st.copy_failed++;
+			}
+			out[n] = ev;
+		}
+		n++;
+	}
+	q->st.delivered += n;
+	return n;
+}
+
+/*
+ * A call is done with what it delivered: interests that fired again meanwhile go back on
+ * the ready list, level-mode ones on the recheck list (never twice in one call).
+ */
+void kev_settle(struct kev_queue *q, struct kev_list *taken)
+{
+	while (!kev_list_empty(taken)) {
+		struct kev_interest *it = kev_container_of(taken->next, struct kev_interest, link);
+		__u32 bits = it->fired;
+
+		kev_unqueue(it);
+		it->fired = 0;
+		if (bits) {
+			kev_fire(q, it, bits);
+		} else {
+			it->where = KEV_RECHECK;
+			kev_list_add_tail(&it->link, &q->recheck);
+		}
+	}
+}

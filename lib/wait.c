@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+/*
+ * kevent_get_events() and kevent_wait(): harvest, deliver, and sleep in epoll_wait() on
+ * the queue's descriptor until something changes (K5, K11, K15, K16).
+ *
+ * Waiters sleep in epoll_wait, which wakes one exclusive waiter per readiness edge: one
+ * activity wakes one thread (K15). The kick eventfd is held readable while userspace has
+ * work a waiter could take, and while a wake-all has not reached every parked thread.
+ */
+#include <errno.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define NSEC_PER_SEC 1000000000L
+
+struct kev_deadline {
+	bool forever;
+	clockid_t clock;
+	struct timespec when;
+};
+
+static int kev_deadline_init(struct kev_deadline *d, struct timespec t, unsigned int flags)
+{
+	if (flags & ~KEVENT_FLAGS_ABSTIME)
+		return -EINVAL;
+	if (t.tv_nsec < 0 || t.tv_nsec >= NSEC_PER_SEC || t.tv_sec < -1)
+		return -EINVAL;
+	d->forever = t.tv_sec == -1;
+	if (flags & KEVENT_FLAGS_ABSTIME) {
+		d->clock = CLOCK_REALTIME; /* K16: absolute times are wall-clock times */
+		d->when = t;
+		return 0;
+	}
+	d->clock = CLOCK_MONOTONIC;
+	clock_gettime(CLOCK_MONOTONIC, &d->when);
+	d->when.tv_sec += t.tv_sec;
+	d->when.tv_nsec += t.tv_nsec;
+	if (d->when.tv_nsec >= NSEC_PER_SEC) {
+		d->when.tv_sec++;
+		d->when.tv_nsec -= NSEC_PER_SEC;
+	}
+	return 0;
+}
+
+/* Time left before the deadline; false once it has passed. */
+static bool kev_time_left(const struct kev_deadline *d, struct timespec *left)
+{
+	struct timespec now;
+
+	if (d->forever)
+		return true;
+	clock_gettime(d->clock, &now);
+	left->tv_sec = d->when.tv_sec - now.tv_sec;
+	left->tv_nsec = d->when.tv_nsec - now.tv_nsec;
+	if (left->tv_nsec < 0) {
+		left->tv_sec--;
+		left->tv_nsec += NSEC_PER_SEC;
+	}
+	return left->tv_sec > 0 || (left->tv_sec == 0 && left->tv_nsec > 0);
+}
+
+void kev_kick_update(struct kev_queue *q)
+{
+	bool want = !kev_list_empty(&q->ready) || !kev_list_empty(&q->recheck) ||
+		    q->wake_left || q->closed;
+	__u64 v = 1;
+
+	if (want == q->kicked)
+		return;
+	if (want ? write(q->kick_fd, &v, sizeof(v)) : read(q->kick_fd, &v, sizeof(v)))
+		q->kicked = want;
+}
+
+void kev_wake_all(struct kev_queue *q)
+{
+	q->wake_gen++;
+	q->wake_left = q->parked;
+}
+
+/*
+ * Sleep until the queue's descriptor is readable or the deadline. Called and returns with
+ * q->lock held. false: stop waiting (*err = 0 on timeout, -EINTR on a signal).
+ */
+static bool kev_sleep(struct kev_queue *q, const struct kev_deadline *d, int *err)
+{
+	struct epoll_event ev[64];
+	struct timespec left;
+	unsigned int gen = q->wake_gen;
+	int n, e;
+
+	if (!kev_time_left(d, &left))
+		return false;
+	q->parked++;
+	kev_kick_update(q);
+	pthread_mutex_unlock(&q->lock);
+	n = epoll_pwait2(q->fd, ev, 64, d->forever ? NULL : &left, NULL);
+	e = errno;
+	pthread_mutex_lock(&q->lock);
+	q->parked--;
+	if (gen != q->wake_gen && q->wake_left)
+		q->wake_left--; /* a wake-all counted this thread; it has now woken */
+	if (n < 0) {
+		*err = -e;
+		return false;
+	}
+	kev_dispatch(q, ev, n);
+	return true;
+}
+
+/* The loop both calls share; out == NULL copies into the ring only (kevent_wait). */
+static int kev_collect(struct kev_queue *q, struct ukevent *out, unsigned int min_nr,
+		       unsigned int max_nr, const struct kev_deadline *d, const unsigned int *old_uidx)
+{
+	struct kev_list taken;
+	unsigned int got = 0, gen;
+	int err = 0;
+
+	kev_list_init(&taken);
+	pthread_mutex_lock(&q->lock);
+	gen = q->wake_gen;
+	while (!q->closed) {
+		kev_harvest(q);
+		got += kev_deliver(q, out ? out + got : NULL, max_nr - got, &taken);
+		if (got >= min_nr || got == max_nr || gen != q->wake_gen)
+			break;
+		if (old_uidx && *old_uidx != q->uidx)
+			break; /* K5: another thread committed: return at once */
+		if (!out && kev_ring_full(q) && !kev_list_empty(&q->ready)) {
+			/* K4: kevent_wait waits for a commit to make room. */
+			struct timespec left, at;
+
+			if (!kev_time_left(d, &left))
+				break;
+			if (d->forever) {
+				pthread_cond_wait(&q->space, &q->lock);
+				continue;
+			}
+			clock_gettime(CLOCK_MONOTONIC, &at);
+			at.tv_sec += left.tv_sec;
+			at.tv_nsec += left.tv_nsec;
+			if (at.tv_nsec >= NSEC_PER_SEC) {
+				at.tv_sec++;
+				at.tv_nsec -= NSEC_PER_SEC;
+			}
+			pthread_cond_timedwait(&q->space, &q->lock, &at);
+			continue;
+		}
+		if (!kev_sleep(q, d, &err))
+			break;
+	}
+	if (q->closed && !got)
+		err = -EBADF;
+	kev_settle(q, &taken);
+	kev_kick_update(q);
+	pthread_mutex_unlock(&q->lock);
+	return got ? (int)got : err;
+}
+
+KEV_API int kevent_get_events(int ctl_fd, unsigned int min_nr, unsigned int max_nr,
+			      struct timespec timeout, struct ukevent *buf, unsigned int flags)
+{
+	struct kev_deadline d;
+	struct kev_queue *q;
+	int err;
+
+	if (max_nr > KEVENT_MAX_BATCH || min_nr > max_nr)
+		return kev_err(-EINVAL);
+	if (!buf && max_nr)
+		return kev_err(-EFAULT);
+	err = kev_deadline_init(&d, timeout, flags);
+	if (err)
+		return kev_err(err);
+	q = kev_queue_get(ctl_fd, &err);
+	if (!q)
+		return kev_err(err);
+	err = max_nr ? kev_collect(q, buf, min_nr, max_nr, &d, NULL) : 0;
+	kev_queue_put(q);
+	return err < 0 ? kev_err(err) : err;
+}
+
+KEV_API int kevent_wait(int ctl_fd, unsigned int num, unsigned int old_uidx,
+			struct timespec timeout, unsigned int flags)
+{
+	struct kev_deadline d;
+	struct kev_queue *q;
+	int err;
+
+	if (num > KEVENT_MAX_BATCH)
+		return kev_err(-EINVAL);
+	err = kev_deadline_init(&d, timeout, flags);
+	if (err)
+		return kev_err(err);
+	q = kev_queue_get(ctl_fd, &err);
+	if (!q)
+		return kev_err(err);
+	if (!q->ring)
+		err = -EINVAL;
+	else
+		err = num ? kev_collect(q, NULL, 1, num, &d, &old_uidx) : 0;
+	kev_queue_put(q);
+	return err < 0 ? kev_err(err) : err;
+}
