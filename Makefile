@@ -151,3 +151,16 @@ format:
 clean:
 	$(call msg,CLEAN,$(OUTPUT))
 	$(Q)rm -rf $(OUTPUT)
+
+# Benchmarks: one program per scenario in bench/, each runnable alone.
+BENCH_BINS := $(patsubst bench/%.c,$(OUTPUT)/bench/%,$(BENCH_SRCS))
+
+$(OUTPUT)/bench:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/bench/%: bench/%.c $(OUTPUT)/libkevent.a | $(OUTPUT)/bench
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(APP_CFLAGS) -o $@ $< $(OUTPUT)/libkevent.a $(LIBS)
+
+bench: deps $(BENCH_BINS)
+	$(Q)for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
