@@ -33,7 +33,6 @@ struct kev_slot {
 /* Per-queue counters the BPF side writes and the library reads without a system call. */
 struct kev_qstat {
 	__u64 overflows; /* records the ring buffer had no room for */
-	__u64 pushed;	 /* records pushed */
 };
 
 /* kev_sockets: one entry per watched socket, keyed by its cookie (SO_COOKIE). */

@@ -61,67 +61,83 @@ KEV_MAP struct {
 /* Bounded: only another CPU or the library's clear can make the exchange fail. */
 #define KEV_CAS_TRIES 16
 
-static __always_inline void kev_push(const struct kev_watch *w, __u32 type, __u32 bits)
+/* Where an event goes: the interest's slot and generation, and its queue's ring. */
+struct kev_target {
+	__u32 slot;
+	__u32 gen;
+	__u32 queue;
+};
+
+static __always_inline void kev_count_overflow(__u32 queue)
 {
-	__u32 q = w->queue;
-	struct kev_qstat *st = bpf_map_lookup_elem(&kev_qstats, &q);
+	struct kev_qstat *st = bpf_map_lookup_elem(&kev_qstats, &queue);
+
+	if (st)
+		__sync_fetch_and_add(&st->overflows, 1);
+}
+
+static __always_inline void kev_push(const struct kev_target *t, __u32 type, __u32 bits,
+				     __u32 data)
+{
+	__u32 q = t->queue;
 	void *ring = bpf_map_lookup_elem(&kev_rings, &q);
 	struct ukevent *e;
 
-	if (!ring || !st)
+	if (!ring)
 		return;
 	e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
 	if (!e) {
 		/* The bits stay pending in the slot: the library rescans slots on overflow. */
-		__sync_fetch_and_add(&st->overflows, 1);
+		kev_count_overflow(q);
 		return;
 	}
-	e->id.raw[0] = w->slot;
-	e->id.raw[1] = w->gen;
+	e->id.raw[0] = t->slot;
+	e->id.raw[1] = t->gen;
 	e->type = type;
 	e->event = bits;
 	e->req_flags = 0;
 	e->ret_flags = 0;
-	e->ret_data[0] = 0;
+	e->ret_data[0] = data;
 	e->ret_data[1] = 0;
 	e->user_u64 = 0;
 	bpf_ringbuf_submit(e, 0);
-	__sync_fetch_and_add(&st->pushed, 1);
 }
 
 /*
- * Mark bits pending on the watch's slot; push a record only if none was pending (K12).
- * The exchange fails closed when the slot has moved on to another generation, so a
- * program racing a removal never leaves bits behind for the slot's next owner (K10).
+ * Mark an event pending on the target's slot: OR in bits, or (count) add to the counter
+ * of merged expirations. A record goes out only when nothing was pending (K12), so a
+ * queue never has more records in flight than interests. The exchange fails closed when
+ * the slot has moved on to another generation: a program racing a removal never leaves
+ * anything behind for the slot's next owner (K10).
  */
-static __always_inline void kev_notify(const struct kev_watch *w, __u32 type, __u32 bits)
+static __always_inline void kev_notify(const struct kev_target *t, __u32 type, __u32 bits,
+				       bool count, __u32 data)
 {
-	__u32 idx = w->slot;
+	__u32 idx = t->slot;
 	struct kev_slot *s = bpf_map_lookup_elem(&kev_slots, &idx);
-	__u64 old, prev;
+	__u64 old, new, prev;
 	int i;
 
 	if (!s)
 		return;
 	old = *(volatile __u64 *)&s->word;
 	for (i = 0; i < KEV_CAS_TRIES; i++) {
-		if (KEV_SLOT_GEN(old) != w->gen || (KEV_SLOT_PENDING(old) | bits) == KEV_SLOT_PENDING(old))
+		if (KEV_SLOT_GEN(old) != t->gen)
 			return;
-		prev = __sync_val_compare_and_swap(&s->word, old, old | bits);
+		new = count ? old + bits : old | bits;
+		if (new == old)
+			return;
+		prev = __sync_val_compare_and_swap(&s->word, old, new);
 		if (prev == old)
 			break;
 		old = prev;
 	}
 	if (i == KEV_CAS_TRIES) {
-		__u32 q = w->queue;
-		struct kev_qstat *st = bpf_map_lookup_elem(&kev_qstats, &q);
-
-		if (st)
-			__sync_fetch_and_add(&st->overflows, 1);
+		kev_count_overflow(t->queue); /* the library rescans every slot */
 		return;
 	}
 	if (!KEV_SLOT_PENDING(old))
-		kev_push(w, type, bits);
+		kev_push(t, type, count ? KEVENT_TIMER_FIRED : bits, data);
 }
 
 #endif /* KEVENT_BPF_H */

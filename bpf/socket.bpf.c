@@ -14,6 +14,7 @@ static __always_inline void kev_sock_event(const struct sock *sk, __u32 bits)
 {
 	/* Cheapest miss: a socket nobody asked the cookie of cannot be watched. */
 	__u64 cookie = sk->__sk_common.skc_cookie.counter;
+	struct kev_target t;
 	struct kev_sock_val *v;
 	__u32 nr, start, i;
 	int chosen = 0;
@@ -41,18 +42,13 @@ static __always_inline void kev_sock_event(const struct sock *sk, __u32 bits)
 		if (i >= nr || k >= KEV_SOCK_WATCHES)
 			break;
 		w = &v->w[k];
-		if (bits & KEV_PEND_HUP) {
-			/* Breakage concerns every interest. */
-			kev_notify(w, KEVENT_SOCKET, KEV_PEND_HUP);
-			continue;
-		}
-		mine = bits & w->events;
-		if (!mine)
-			continue;
-		if (w->flags & KEV_WATCH_WAKEUP_ALL)
-			kev_notify(w, KEVENT_SOCKET, mine);
-		else if (!chosen++)
-			kev_notify(w, KEVENT_SOCKET, mine);
+		t.slot = w->slot;
+		t.gen = w->gen;
+		t.queue = w->queue;
+		/* Breakage concerns every interest; readiness goes to one queue unless WAKEUP_ALL. */
+		mine = bits & KEV_PEND_HUP ? KEV_PEND_HUP : bits & w->events;
+		if (mine && (mine == KEV_PEND_HUP || (w->flags & KEV_WATCH_WAKEUP_ALL) || !chosen++))
+			kev_notify(&t, KEVENT_SOCKET, mine, false, 0);
 	}
 }
 
