@@ -58,6 +58,24 @@ KEV_MAP struct {
 	__type(value, struct kev_sock_val);
 } kev_sockets SEC(".maps");
 
+/* Armed KEVENT_TIMERs (timer.bpf.c); max_entries is set by the library before loading. */
+KEV_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, KEV_MAX_SLOTS);
+	__type(key, struct kev_timer_key);
+	__type(value, struct kev_timer);
+} kev_timers SEC(".maps");
+
+/* Arming requests, written by the library through mmap (no system call per timer). */
+KEV_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, KEV_TIMER_BATCH);
+	__type(key, __u32);
+	__type(value, struct kev_timer_req);
+} kev_timer_reqs SEC(".maps");
+
 /* Bounded: only another CPU or the library's clear can make the exchange fail. */
 #define KEV_CAS_TRIES 16
 

@@ -15,8 +15,27 @@
 /* NULL: a type this build does not implement yet (-ENOSYS, K7). */
 static const struct kev_source *const kev_sources[KEVENT_MAX] = {
 	[KEVENT_SOCKET] = &kev_socket_source,
+	[KEVENT_TIMER] = &kev_timer_source,
+	[KEVENT_POLL] = &kev_poll_source,
+	[KEVENT_AIO] = &kev_aio_source,
+	[KEVENT_PIPE] = &kev_pipe_source,
+	[KEVENT_SIGNAL] = &kev_signal_source,
 	[KEVENT_UNOTIFY] = &kev_unotify_source,
 };
+
+void kev_sources_flush(struct kev_queue *q)
+{
+	for (int t = 0; t < KEVENT_MAX; t++)
+		if (kev_sources[t] && kev_sources[t]->flush)
+			kev_sources[t]->flush(q);
+}
+
+void kev_sources_release(struct kev_queue *q)
+{
+	for (int t = 0; t < KEVENT_MAX; t++)
+		if (kev_sources[t] && kev_sources[t]->release)
+			kev_sources[t]->release(q);
+}
 
 struct kev_ident {
 	__u32 type;
@@ -44,7 +63,7 @@ static struct kev_interest *kev_find(struct kev_queue *q, const struct ukevent *
 	return n ? kev_container_of(n, struct kev_interest, hnode) : NULL;
 }
 
-static void kev_fail(struct ukevent *e, int err)
+void kev_fail(struct ukevent *e, int err)
 {
 	e->ret_flags = KEVENT_RET_BROKEN | KEVENT_RET_DONE;
 	e->ret_data[1] = (__u32)err;
@@ -101,6 +120,7 @@ static void kev_ctl_add(struct kev_queue *q, struct ukevent *e)
 	it->uk.ret_data[0] = it->uk.ret_data[1] = 0;
 	it->src = src;
 	it->fd = -1;
+	it->batched = -1;
 	it->slot = KEV_NO_SLOT;
 	kev_list_init(&it->link);
 	it->hnode.hash = kev_ident_hash(&(struct kev_ident){ e->type, e->id.raw_u64, e->user_u64 });
@@ -166,6 +186,7 @@ static void kev_ctl_one(struct kev_queue *q, unsigned int cmd, struct ukevent *e
 	struct kev_interest *it;
 
 	e->ret_flags = 0;
+	q->ctl_entry = e; /* a batching source reports a late failure here */
 	if (cmd == KEVENT_CTL_ADD) {
 		kev_ctl_add(q, e);
 		return;
@@ -209,6 +230,7 @@ KEV_API int kevent_ctl(int fd, unsigned int cmd, unsigned int num, struct ukeven
 			kev_wake_all(q); /* K11: every parked thread returns */
 		for (i = 0; i < num; i++)
 			kev_ctl_one(q, cmd, &arg[i]);
+		kev_sources_flush(q);
 		err = (int)num;
 	}
 	kev_kick_update(q);

@@ -58,6 +58,12 @@ struct kev_source {
 	__u32 (*classify)(struct kev_interest *it, short revents);
 	/* Does the registered descriptor still name the watched object? NULL: always. */
 	bool (*alive)(const struct kev_interest *it);
+	/* The slot counts merged firings, collected at delivery into ret_data[1] (K19). */
+	bool counts;
+	/* End of a kevent_ctl() call: push what the source batched to the kernel. */
+	void (*flush)(struct kev_queue *q);
+	/* The queue is going away: free what the source keeps per queue. */
+	void (*release)(struct kev_queue *q);
 };
 
 enum kev_where {
@@ -78,6 +84,8 @@ struct kev_interest {
 	__u32 ret_data[2];
 	int fd;		     /* the watched descriptor, or -1 */
 	__u32 slot, gen;     /* the kernel slot (KEV_NO_SLOT: none) */
+	int batched; /* index in the source's pending kernel batch, or -1 */
+	bool armed;  /* the kernel holds it (KEVENT_TIMER) */
 	/* KEVENT_SOCKET */
 	__u64 cookie;
 	int domain;
@@ -86,6 +94,11 @@ struct kev_interest {
 	struct kev_fdnode *fdn;
 	struct kev_interest *fd_next;
 	__u32 fd_events; /* EPOLL* this interest needs */
+	/* poll.c, pipe.c: the queue (alive); aio.c: the transfer; signal.c: arrivals before ADD */
+	union {
+		void *priv;
+		__u64 priv_u64;
+	};
 };
 
 /* A BPF ring buffer mapped for consumption (libbpf's ring_buffer, minus callbacks). */
@@ -126,6 +139,9 @@ struct kev_queue {
 	bool kicked;		/* kick_fd holds a count */
 
 	struct kevent_stats st;
+	struct kev_timer_batch *timers; /* timer.c: arming batched within one kevent_ctl() */
+	struct ukevent *ctl_entry;	/* the kevent_ctl() entry being applied */
+	struct kev_aio *aio;		/* aio.c: the queue's aio_sendfile engine, or NULL */
 };
 
 /* queue.c */
@@ -140,10 +156,13 @@ int kev_kernel_queue_open(struct kev_queue *q);
 void kev_kernel_queue_close(struct kev_queue *q);
 int kev_kernel_map_fd(int which);
 #define KEV_MAP_SOCKETS 0
+#define KEV_MAP_TIMERS	2
+int kev_kernel_arm_timers(struct kev_timer_req *reqs, unsigned int nr);
 int kev_slot_alloc(struct kev_interest *it);
 void kev_slot_free(struct kev_interest *it);
 struct kev_interest *kev_slot_owner(__u32 slot, __u32 gen);
 __u32 kev_slot_clear(const struct kev_interest *it);
+__u32 kev_slot_pending(const struct kev_interest *it);
 __u64 kev_kernel_overflows(const struct kev_queue *q);
 
 /* ringbuf.c */
@@ -179,9 +198,25 @@ void kev_fdwatch_del(struct kev_queue *q, struct kev_interest *it);
 int kev_fdwatch_set(struct kev_queue *q, struct kev_interest *it, __u32 epoll_events);
 void kev_fdwatch_dispatch(struct kev_queue *q, __u64 tag, __u32 revents);
 void kev_fdwatch_free_all(struct kev_queue *q);
+bool kev_fdwatch_alive(struct kev_queue *q, const struct kev_interest *it);
 
 /* Sources. */
 extern const struct kev_source kev_socket_source;
 extern const struct kev_source kev_unotify_source;
+extern const struct kev_source kev_timer_source;
+extern const struct kev_source kev_poll_source;
+extern const struct kev_source kev_pipe_source;
+extern const struct kev_source kev_signal_source;
+extern const struct kev_source kev_aio_source;
+
+/* poll.c: descriptor watches shared by KEVENT_POLL and KEVENT_PIPE */
+int kev_pollfd_add(struct kev_queue *q, struct kev_interest *it, __u32 epoll_events);
+void kev_pollfd_del(struct kev_queue *q, struct kev_interest *it);
+bool kev_pollfd_alive(const struct kev_interest *it);
+
+/* ctl.c */
+void kev_sources_flush(struct kev_queue *q);
+void kev_sources_release(struct kev_queue *q);
+void kev_fail(struct ukevent *e, int err);
 
 #endif /* KEV_INTERNAL_H */

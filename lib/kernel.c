@@ -23,8 +23,11 @@ static struct {
 	struct kevent_bpf *skel;
 	struct kev_slot *slots;	   /* kev_slots, mmapped */
 	struct kev_qstat *qstats;  /* kev_qstats, mmapped */
+	struct kev_timer_req *treqs; /* kev_timer_reqs, mmapped */
 	struct kev_interest **owner; /* slot -> interest holding it */
-	__u32 *free;		   /* FIFO of free slots: reuse as late as possible */
+	__u32 nslots;		   /* KEVENT_MAX_INTERESTS, or KEV_MAX_SLOTS */
+	__u32 fresh;		   /* slots below it have been handed out at least once */
+	__u32 *free;		   /* FIFO of freed slots: reuse as late as possible */
 	__u32 free_head, nfree;
 	__u64 queues;		   /* bit i: kev_rings[i] in use */
 } kk = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -49,32 +52,61 @@ static void *kev_map_mmap(struct bpf_map *map, size_t size)
 static void kev_kernel_unload(void)
 {
 	if (kk.slots)
-		munmap(kk.slots, sizeof(*kk.slots) * KEV_MAX_SLOTS);
+		munmap(kk.slots, sizeof(*kk.slots) * kk.nslots);
 	if (kk.qstats)
 		munmap(kk.qstats, sizeof(*kk.qstats) * KEV_MAX_QUEUES);
+	if (kk.treqs)
+		munmap(kk.treqs, sizeof(*kk.treqs) * KEV_TIMER_BATCH);
 	kevent_bpf__destroy(kk.skel);
 	free(kk.owner);
 	free(kk.free);
 	kk.skel = NULL;
 	kk.slots = NULL;
 	kk.qstats = NULL;
+	kk.treqs = NULL;
 	kk.owner = NULL;
 	kk.free = NULL;
 	kk.nfree = 0;
+	kk.fresh = 0;
 	kk.queues = 0;
+}
+
+/*
+ * How many interests the kernel side can track (all queues of the process): the slots,
+ * and the capacity of the per-object maps. KEVENT_MAX_INTERESTS overrides the default.
+ */
+static __u32 kev_kernel_capacity(void)
+{
+	const char *s = getenv("KEVENT_MAX_INTERESTS");
+	unsigned long n = s ? strtoul(s, NULL, 0) : 0;
+
+	return n >= 1 && n <= (1UL << 24) ? (__u32)n : KEV_MAX_SLOTS;
+}
+
+static int kev_kernel_size(void)
+{
+	struct bpf_map *maps[] = { kk.skel->maps.kev_slots, kk.skel->maps.kev_sockets,
+				   kk.skel->maps.kev_timers };
+	int err = 0;
+
+	kk.nslots = kev_kernel_capacity();
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]) && !err; i++)
+		err = bpf_map__set_max_entries(maps[i], kk.nslots);
+	return err;
 }
 
 static int kev_kernel_load(void)
 {
 	libbpf_print_fn_t old = libbpf_set_print(kev_libbpf_print);
 	int err = -ENOMEM;
-	__u32 i;
 
 	kk.skel = kevent_bpf__open();
 	if (!kk.skel)
 		goto out;
-	err = kevent_bpf__load(kk.skel);
-	if (err == -EPERM || err == -EACCES) {
+	err = kev_kernel_size();
+	if (!err)
+		err = kevent_bpf__load(kk.skel);
+	if (err == -EPERM) {
 		fprintf(stderr, "libkevent: loading BPF programs needs CAP_BPF and CAP_PERFMON "
 				"(or root)\n");
 		err = -EPERM;
@@ -92,16 +124,14 @@ static int kev_kernel_load(void)
 		goto out;
 	}
 	err = -ENOMEM;
-	kk.slots = kev_map_mmap(kk.skel->maps.kev_slots, sizeof(*kk.slots) * KEV_MAX_SLOTS);
+	kk.slots = kev_map_mmap(kk.skel->maps.kev_slots, sizeof(*kk.slots) * kk.nslots);
 	kk.qstats = kev_map_mmap(kk.skel->maps.kev_qstats, sizeof(*kk.qstats) * KEV_MAX_QUEUES);
-	kk.owner = calloc(KEV_MAX_SLOTS, sizeof(*kk.owner));
-	kk.free = malloc(KEV_MAX_SLOTS * sizeof(*kk.free));
-	if (!kk.slots || !kk.qstats || !kk.owner || !kk.free)
+	kk.treqs = kev_map_mmap(kk.skel->maps.kev_timer_reqs, sizeof(*kk.treqs) * KEV_TIMER_BATCH);
+	/* Untouched pages cost nothing: both grow with the slots actually used. */
+	kk.owner = calloc(kk.nslots, sizeof(*kk.owner));
+	kk.free = malloc(kk.nslots * sizeof(*kk.free));
+	if (!kk.slots || !kk.qstats || !kk.treqs || !kk.owner || !kk.free)
 		goto out;
-	for (i = 0; i < KEV_MAX_SLOTS; i++)
-		kk.free[i] = i;
-	kk.free_head = 0;
-	kk.nfree = KEV_MAX_SLOTS;
 	err = 0;
 out:
 	if (err)
@@ -136,8 +166,77 @@ int kev_kernel_map_fd(int which)
 	switch (which) {
 	case KEV_MAP_SOCKETS:
 		return bpf_map__fd(kk.skel->maps.kev_sockets);
+	case KEV_MAP_TIMERS:
+		return bpf_map__fd(kk.skel->maps.kev_timers);
 	}
 	return -EINVAL;
+}
+
+/*
+ * Create the elements of reqs[0..nr) in kev_timers, in one system call as far as it goes:
+ * a failing element stops the batch, so it is marked and the rest retried after it.
+ */
+static int kev_timers_create(struct kev_timer_req *reqs, unsigned int nr)
+{
+	struct kev_timer_key *keys = malloc(nr * sizeof(*keys));
+	struct kev_timer *vals = calloc(nr, sizeof(*vals));
+	int map = bpf_map__fd(kk.skel->maps.kev_timers);
+	unsigned int i, done;
+
+	if (!keys || !vals) {
+		free(keys);
+		free(vals);
+		return -ENOMEM;
+	}
+	for (i = 0; i < nr; i++) {
+		keys[i].slot = reqs[i].slot;
+		vals[i].period_ns = reqs[i].period_ns;
+		vals[i].slot = reqs[i].slot;
+		vals[i].gen = reqs[i].gen;
+		vals[i].queue = reqs[i].queue;
+		vals[i].flags = reqs[i].flags;
+	}
+	for (i = 0; i < nr; i += done + 1) {
+		done = nr - i;
+		if (!bpf_map_update_batch(map, keys + i, vals + i, &done, NULL))
+			break;
+		if (i + done < nr)
+			reqs[i + done].err = errno == E2BIG ? -ENOSPC : -errno;
+	}
+	free(keys);
+	free(vals);
+	return 0;
+}
+
+/* One run of kev_timer_arm over reqs[0..nr), passed through the mmapped kev_timer_reqs. */
+static int kev_timers_start(struct kev_timer_req *reqs, unsigned int nr)
+{
+	struct kev_timer_arm_ctx ctx = { .nr = nr };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &ctx, .ctx_size_in = sizeof(ctx));
+	int err;
+
+	pthread_mutex_lock(&kk.lock);
+	memcpy(kk.treqs, reqs, nr * sizeof(*reqs));
+	err = bpf_prog_test_run_opts(bpf_program__fd(kk.skel->progs.kev_timer_arm), &opts);
+	err = err ? -errno : (int)opts.retval;
+	memcpy(reqs, kk.treqs, nr * sizeof(*reqs));
+	pthread_mutex_unlock(&kk.lock);
+	return err;
+}
+
+/*
+ * Arm reqs[0..nr): create the elements, then start their timers in one program run.
+ * Results come back in reqs[i].err.
+ */
+int kev_kernel_arm_timers(struct kev_timer_req *reqs, unsigned int nr)
+{
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < nr; i++)
+		reqs[i].err = 0;
+	err = kev_timers_create(reqs, nr);
+	return err ? err : kev_timers_start(reqs, nr);
 }
 
 /* Give the queue a ring buffer of its own, at a free index of kev_rings. */
@@ -198,13 +297,16 @@ int kev_slot_alloc(struct kev_interest *it)
 	__u32 s;
 
 	pthread_mutex_lock(&kk.lock);
-	if (!kk.nfree) {
+	if (kk.fresh < kk.nslots) {
+		s = kk.fresh++; /* never used: its generation is 0, nothing pending */
+	} else if (kk.nfree) {
+		s = kk.free[kk.free_head];
+		kk.free_head = (kk.free_head + 1) % kk.nslots;
+		kk.nfree--;
+	} else {
 		pthread_mutex_unlock(&kk.lock);
 		return -ENOSPC;
 	}
-	s = kk.free[kk.free_head];
-	kk.free_head = (kk.free_head + 1) % KEV_MAX_SLOTS;
-	kk.nfree--;
 	pthread_mutex_unlock(&kk.lock);
 
 	it->slot = s;
@@ -228,7 +330,7 @@ void kev_slot_free(struct kev_interest *it)
 	it->slot = KEV_NO_SLOT;
 
 	pthread_mutex_lock(&kk.lock);
-	kk.free[(kk.free_head + kk.nfree) % KEV_MAX_SLOTS] = s;
+	kk.free[(kk.free_head + kk.nfree) % kk.nslots] = s;
 	kk.nfree++;
 	pthread_mutex_unlock(&kk.lock);
 }
@@ -242,7 +344,7 @@ struct kev_interest *kev_slot_owner(__u32 slot, __u32 gen)
 {
 	__u64 w;
 
-	if (slot >= KEV_MAX_SLOTS)
+	if (slot >= kk.nslots)
 		return NULL;
 	w = __atomic_load_n(&kk.slots[slot].word, __ATOMIC_ACQUIRE);
 	if (KEV_SLOT_GEN(w) != gen)
@@ -254,6 +356,13 @@ struct kev_interest *kev_slot_owner(__u32 slot, __u32 gen)
  * Take the pending bits, keep the generation. After this the BPF side sees nothing
  * pending and pushes a record for the next event (pairs with its compare-and-swap).
  */
+__u32 kev_slot_pending(const struct kev_interest *it)
+{
+	if (it->slot == KEV_NO_SLOT)
+		return 0;
+	return KEV_SLOT_PENDING(__atomic_load_n(&kk.slots[it->slot].word, __ATOMIC_ACQUIRE));
+}
+
 __u32 kev_slot_clear(const struct kev_interest *it)
 {
 	__u64 old;

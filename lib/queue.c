@@ -77,6 +77,8 @@ static void kev_queue_destroy(struct kev_queue *q)
 {
 	if (q->ids.buckets)
 		kev_htab_each(&q->ids, kev_interest_free_node, q);
+	kev_sources_flush(q); /* what freeing the interests queued for the kernel */
+	kev_sources_release(q);
 	kev_htab_free(&q->ids);
 	kev_fdwatch_free_all(q);
 	kev_htab_free(&q->fdnodes);

@@ -85,8 +85,15 @@ static void kev_on_record(void *ctx, const void *rec, size_t len)
 		return;
 	q->st.bpf_records++;
 	it = kev_slot_owner(e->id.raw[0], e->id.raw[1]);
-	if (it) /* NULL: removed since the kernel pushed it (K10) */
+	if (!it) /* removed since the kernel pushed it (K10) */
+		return;
+	if (it->src->counts) {
+		/* The count stays in the slot until delivery collects it. */
+		it->ret_data[0] = e->ret_data[0];
+		kev_fire(q, it, e->event);
+	} else {
 		kev_fire(q, it, kev_slot_clear(it));
+	}
 }
 
 /* The ring buffer overflowed: the lost records' bits are still pending in their slots. */
@@ -94,7 +101,10 @@ static void kev_rescan_node(struct kev_hnode *n, void *q)
 {
 	struct kev_interest *it = kev_container_of(n, struct kev_interest, hnode);
 
-	kev_fire(q, it, kev_slot_clear(it));
+	if (!it->src->counts)
+		kev_fire(q, it, kev_slot_clear(it));
+	else if (kev_slot_pending(it))
+		kev_fire(q, it, it->uk.event);
 }
 
 /* Re-check interests delivered in level mode (K13): still ready means ready again. */
@@ -153,6 +163,11 @@ static bool kev_take(struct kev_queue *q, struct kev_interest *it, struct ukeven
 
 	kev_unqueue(it);
 	it->fired = 0;
+	if (it->src->counts && !(bits & KEV_PEND_USER)) {
+		it->ret_data[1] = kev_slot_clear(it); /* firings merged into this event */
+		if (!it->ret_data[1])
+			return false;
+	}
 	if (bits & KEV_PEND_USER) {
 		bits = it->uk.event;
 	} else if (it->src->pollmask && ((flags & KEVENT_REQ_LAST_CHECK) || (bits & KEV_PEND_HUP))) {
