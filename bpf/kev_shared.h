@@ -9,9 +9,6 @@
 
 #include "ukevent.h"
 
-#ifndef __VMLINUX_H__
-#include <linux/bpf.h> /* struct bpf_timer */
-#endif
 
 #define KEV_MAX_QUEUES	  64	    /* queues one process can have open at once */
 #define KEV_MAX_SLOTS	  (1 << 18) /* interests the kernel side can track, all queues */
@@ -39,32 +36,14 @@ struct kev_qstat {
 	__u64 overflows; /* records the ring buffer had no room for */
 };
 
-/*
- * kev_timers: one armed KEVENT_TIMER, keyed by its slot. The timer runs in the kernel
- * (bpf_timer on an hrtimer) and re-arms itself at absolute times: the n-th expiry is due
- * at start + n * period whatever the callback's own latency (K19).
- */
-struct kev_timer_key {
-	__u32 slot;
-};
-
 #define KEV_TIMER_ONESHOT 0x1
 
-struct kev_timer {
-	struct bpf_timer timer;
-	__u64 period_ns;
-	__u64 due_ns; /* CLOCK_MONOTONIC time of the next expiry */
-	__u32 slot;
-	__u32 gen;
-	__u16 queue;
-	__u16 flags; /* KEV_TIMER_* */
-	__u32 pad;
-};
-
 /*
- * Timers are armed by kev_timer_arm, a SEC("syscall") program run once for a batch of
- * requests the library writes into the mmapped array kev_timer_reqs: arming 100,000 timers
- * costs about a hundred system calls, not 100,000.
+ * KEVENT_TIMERs live in the kernel, in one red-black tree ordered by due time and served by
+ * one bpf_timer (timer.bpf.c). They are armed by kev_timer_arm, a SEC("syscall") program
+ * run once for a batch of requests the library writes into the mmapped array
+ * kev_timer_reqs: arming 100,000 timers costs about a hundred system calls, not 100,000.
+ * A removed timer is dropped from the tree when it comes due: its slot's generation moved.
  */
 #define KEV_TIMER_BATCH 1024
 

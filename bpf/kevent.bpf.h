@@ -10,6 +10,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 
 #include "kev_shared.h"
 
@@ -57,15 +58,6 @@ KEV_MAP struct {
 	__type(key, struct kev_sock_key);
 	__type(value, struct kev_sock_val);
 } kev_sockets SEC(".maps");
-
-/* Armed KEVENT_TIMERs (timer.bpf.c); max_entries is set by the library before loading. */
-KEV_MAP struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, KEV_MAX_SLOTS);
-	__type(key, struct kev_timer_key);
-	__type(value, struct kev_timer);
-} kev_timers SEC(".maps");
 
 /* Arming requests, written by the library through mmap (no system call per timer). */
 KEV_MAP struct {

@@ -85,7 +85,6 @@ struct kev_interest {
 	int fd;		     /* the watched descriptor, or -1 */
 	__u32 slot, gen;     /* the kernel slot (KEV_NO_SLOT: none) */
 	int batched; /* index in the source's pending kernel batch, or -1 */
-	bool armed;  /* the kernel holds it (KEVENT_TIMER) */
 	/* KEVENT_SOCKET */
 	__u64 cookie;
 	int domain;
@@ -156,8 +155,8 @@ int kev_kernel_queue_open(struct kev_queue *q);
 void kev_kernel_queue_close(struct kev_queue *q);
 int kev_kernel_map_fd(int which);
 #define KEV_MAP_SOCKETS 0
-#define KEV_MAP_TIMERS	2
 int kev_kernel_arm_timers(struct kev_timer_req *reqs, unsigned int nr);
+__u64 kev_kernel_timers(void);
 int kev_slot_alloc(struct kev_interest *it);
 void kev_slot_free(struct kev_interest *it);
 struct kev_interest *kev_slot_owner(__u32 slot, __u32 gen);

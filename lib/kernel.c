@@ -85,8 +85,7 @@ static __u32 kev_kernel_capacity(void)
 
 static int kev_kernel_size(void)
 {
-	struct bpf_map *maps[] = { kk.skel->maps.kev_slots, kk.skel->maps.kev_sockets,
-				   kk.skel->maps.kev_timers };
+	struct bpf_map *maps[] = { kk.skel->maps.kev_slots, kk.skel->maps.kev_sockets };
 	int err = 0;
 
 	kk.nslots = kev_kernel_capacity();
@@ -166,50 +165,15 @@ int kev_kernel_map_fd(int which)
 	switch (which) {
 	case KEV_MAP_SOCKETS:
 		return bpf_map__fd(kk.skel->maps.kev_sockets);
-	case KEV_MAP_TIMERS:
-		return bpf_map__fd(kk.skel->maps.kev_timers);
 	}
 	return -EINVAL;
 }
 
 /*
- * Create the elements of reqs[0..nr) in kev_timers, in one system call as far as it goes:
- * a failing element stops the batch, so it is marked and the rest retried after it.
+ * Arm reqs[0..nr): one run of kev_timer_arm, the requests passed through the mmapped
+ * kev_timer_reqs. Results come back in reqs[i].err.
  */
-static int kev_timers_create(struct kev_timer_req *reqs, unsigned int nr)
-{
-	struct kev_timer_key *keys = malloc(nr * sizeof(*keys));
-	struct kev_timer *vals = calloc(nr, sizeof(*vals));
-	int map = bpf_map__fd(kk.skel->maps.kev_timers);
-	unsigned int i, done;
-
-	if (!keys || !vals) {
-		free(keys);
-		free(vals);
-		return -ENOMEM;
-	}
-	for (i = 0; i < nr; i++) {
-		keys[i].slot = reqs[i].slot;
-		vals[i].period_ns = reqs[i].period_ns;
-		vals[i].slot = reqs[i].slot;
-		vals[i].gen = reqs[i].gen;
-		vals[i].queue = reqs[i].queue;
-		vals[i].flags = reqs[i].flags;
-	}
-	for (i = 0; i < nr; i += done + 1) {
-		done = nr - i;
-		if (!bpf_map_update_batch(map, keys + i, vals + i, &done, NULL))
-			break;
-		if (i + done < nr)
-			reqs[i + done].err = errno == E2BIG ? -ENOSPC : -errno;
-	}
-	free(keys);
-	free(vals);
-	return 0;
-}
-
-/* One run of kev_timer_arm over reqs[0..nr), passed through the mmapped kev_timer_reqs. */
-static int kev_timers_start(struct kev_timer_req *reqs, unsigned int nr)
+int kev_kernel_arm_timers(struct kev_timer_req *reqs, unsigned int nr)
 {
 	struct kev_timer_arm_ctx ctx = { .nr = nr };
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &ctx, .ctx_size_in = sizeof(ctx));
@@ -224,19 +188,10 @@ static int kev_timers_start(struct kev_timer_req *reqs, unsigned int nr)
 	return err;
 }
 
-/*
- * Arm reqs[0..nr): create the elements, then start their timers in one program run.
- * Results come back in reqs[i].err.
- */
-int kev_kernel_arm_timers(struct kev_timer_req *reqs, unsigned int nr)
+/* Timers the kernel holds for this process (removed ones until they come due). */
+__u64 kev_kernel_timers(void)
 {
-	unsigned int i;
-	int err;
-
-	for (i = 0; i < nr; i++)
-		reqs[i].err = 0;
-	err = kev_timers_create(reqs, nr);
-	return err ? err : kev_timers_start(reqs, nr);
+	return __atomic_load_n(&kk.skel->bss->kev_tnodes, __ATOMIC_RELAXED);
 }
 
 /* Give the queue a ring buffer of its own, at a free index of kev_rings. */

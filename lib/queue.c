@@ -209,6 +209,7 @@ KEV_API int kevent_stats(int fd, struct kevent_stats *st)
 	*st = q->st;
 	st->ring_overflows = kev_kernel_overflows(q);
 	st->interests = q->ids.count;
+	st->kernel_timers = kev_kernel_timers();
 	pthread_mutex_unlock(&q->lock);
 	kev_queue_put(q);
 	return 0;
