@@ -26,6 +26,7 @@
 #define KEV_SLOT_GEN(w)	    ((__u32)((w) >> 32))
 #define KEV_SLOT_PENDING(w) ((__u32)(w))
 #define KEV_PEND_HUP	    0x80000000u /* error, reset or close seen: classify in userspace */
+#define KEV_PEND_DEAD	    0x20000000u /* its owner closed the socket: drop the interest */
 
 struct kev_slot {
 	__u64 word;
@@ -81,6 +82,60 @@ struct kev_sock_val {
 	__u16 nr;     /* watches in use */
 	__u16 rr;     /* round-robin cursor: which queue gets the next event (K15) */
 	struct kev_watch w[KEV_SOCK_WATCHES];
+};
+
+/*
+ * kev_inodes: one entry per watched file or directory (KEVENT_INODE, K18), keyed by the
+ * kernel's (s_dev, i_ino). s_dev is the kernel encoding, major << 20 | minor, not st_dev.
+ */
+#define KEV_INODE_WATCHES 4 /* interests (all queues) on one inode */
+
+struct kev_inode_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 pad;
+};
+
+struct kev_inode_val {
+	__u32 tgid;   /* the process that registered it */
+	__u16 nr;     /* watches in use */
+	__u16 rr;     /* round-robin cursor: which queue gets the next event (K15) */
+	struct kev_watch w[KEV_INODE_WATCHES];
+};
+
+/*
+ * Every inode whose ctime changes runs the inode programs, watched or not. A filter bit
+ * per hash of (dev, ino), set by the library while any interest watches such an inode,
+ * answers "certainly not watched" with one load: that is all a miss costs.
+ */
+#define KEV_INODE_BLOOM_BITS 16
+
+struct kev_inode_ctl {
+	__u64 bloom[(1 << KEV_INODE_BLOOM_BITS) / 64];
+	__u64 log_lost; /* entries kev_inode_log had no room for */
+};
+
+static inline __u32 kev_inode_hash(__u32 dev, __u64 ino)
+{
+	return (__u32)(((ino ^ ((__u64)dev << 40)) * 0x9e3779b97f4a7c15ULL) >>
+		       (64 - KEV_INODE_BLOOM_BITS));
+}
+
+/*
+ * The entries of watched directories (which child was created, removed, written or
+ * changed, and its name) do not fit in a slot, whose bits merge: they go to the log, a
+ * process-wide ring buffer the library drains when it delivers (kevent_inode_entries()).
+ */
+#define KEV_INODE_NAME_MAX  255
+#define KEV_INODE_LOG_BYTES (256 * 1024)
+
+struct kev_inode_rec {
+	__u32 slot;  /* the interest, as in a ukevent record */
+	__u32 gen;
+	__u64 ino;   /* the entry's inode number, 0: not known */
+	__u32 event; /* one KEVENT_INODE_* bit */
+	__u32 len;   /* bytes of name, 0: not known */
+	char name[KEV_INODE_NAME_MAX + 1];
 };
 
 #endif /* KEV_SHARED_H */

@@ -46,8 +46,9 @@ static __always_inline void kev_sock_event(const struct sock *sk, __u32 bits)
 		t.gen = w->gen;
 		t.queue = w->queue;
 		/* Breakage concerns every interest; readiness goes to one queue unless WAKEUP_ALL. */
-		mine = bits & KEV_PEND_HUP ? KEV_PEND_HUP : bits & w->events;
-		if (mine && (mine == KEV_PEND_HUP || (w->flags & KEV_WATCH_WAKEUP_ALL) || !chosen++))
+		mine = bits & (KEV_PEND_HUP | KEV_PEND_DEAD) ?: bits & w->events;
+		if (mine && (mine != (bits & w->events) || (w->flags & KEV_WATCH_WAKEUP_ALL) ||
+			     !chosen++))
 			kev_notify(&t, KEVENT_SOCKET, mine, false, 0);
 	}
 }
@@ -68,10 +69,39 @@ int BPF_PROG(kev_sk_error_report, const struct sock *sk)
 	return 0;
 }
 
+/*
+ * Is the task closing a descriptor? A TCP socket changes state inside close() (FIN, RST,
+ * or the end of a listener), which is the one moment the kernel shows that the owner
+ * let go of it: its interests must go without a word (K17), and the library need not ask
+ * the socket at every delivery whether its descriptor still names it.
+ */
+static __always_inline bool kev_task_closing(const struct sock *sk)
+{
+#ifdef __TARGET_ARCH_x86
+	struct pt_regs *regs;
+	long nr;
+
+	/*
+	 * close() holds the socket (lock_sock). A softirq changing the state of some other
+	 * socket finds it unowned, whatever syscall the task it interrupted was in.
+	 */
+	if (!sk->sk_lock.owned)
+		return false;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	nr = BPF_CORE_READ(regs, orig_ax);
+	/* close, dup2, exit, exit_group, dup3, close_range */
+	return nr == 3 || nr == 33 || nr == 60 || nr == 231 || nr == 292 || nr == 436;
+#else
+	return false;
+#endif
+}
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(kev_sk_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
-	if (newstate == TCP_CLOSE)
+	if (kev_task_closing(sk))
+		kev_sock_event(sk, KEV_PEND_DEAD);
+	else if (newstate == TCP_CLOSE)
 		kev_sock_event(sk, KEV_PEND_HUP);
 	return 0;
 }

@@ -85,6 +85,7 @@ struct kev_interest {
 	int fd;		     /* the watched descriptor, or -1 */
 	__u32 slot, gen;     /* the kernel slot (KEV_NO_SLOT: none) */
 	int batched; /* index in the source's pending kernel batch, or -1 */
+	bool kernel_sees_close; /* the BPF side reports its close (KEV_PEND_DEAD) */
 	/* KEVENT_SOCKET */
 	__u64 cookie;
 	int domain;

@@ -163,6 +163,11 @@ static bool kev_take(struct kev_queue *q, struct kev_interest *it, struct ukeven
 
 	kev_unqueue(it);
 	it->fired = 0;
+	if (bits & KEV_PEND_DEAD) {
+		/* Its owner closed it: the interest goes silently (K17). */
+		kev_interest_free(q, it);
+		return false;
+	}
 	if (it->src->counts && !(bits & KEV_PEND_USER)) {
 		it->ret_data[1] = kev_slot_clear(it); /* firings merged into this event */
 		if (!it->ret_data[1])
@@ -174,7 +179,7 @@ static bool kev_take(struct kev_queue *q, struct kev_interest *it, struct ukeven
 		/* K14 and K17: ask the object itself; the event is what is true now. */
 		kev_check(&it, 1, &bits);
 	}
-	if (it->src->alive && !it->src->alive(it)) {
+	if (it->src->alive && !it->kernel_sees_close && !it->src->alive(it)) {
 		/* Closed behind our back: its interests go silently (K17). */
 		kev_interest_free(q, it);
 		return false;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -160,19 +161,23 @@ static int kev_sock_opt(int fd, int opt, void *val, socklen_t len)
 
 static int kev_sock_add(struct kev_queue *q, struct kev_interest *it)
 {
-	int fd = (int)it->uk.id.raw[0], listening = 0, err;
+	int fd = (int)it->uk.id.raw[0], listening = 0, proto = 0, err;
 
 	err = kev_sock_opt(fd, SO_COOKIE, &it->cookie, sizeof(it->cookie));
 	if (!err)
 		err = kev_sock_opt(fd, SO_DOMAIN, &it->domain, sizeof(it->domain));
 	if (!err && it->domain != AF_INET && it->domain != AF_INET6 && it->domain != AF_UNIX)
 		err = -EINVAL;
+	if (!err && it->domain != AF_UNIX)
+		err = kev_sock_opt(fd, SO_PROTOCOL, &proto, sizeof(proto));
 	if (!err)
 		err = kev_sock_opt(fd, SO_ACCEPTCONN, &listening, sizeof(listening));
 	if (err)
 		return err;
 	it->fd = fd;
 	it->listening = listening;
+	/* TCP changes state inside close(): the BPF side sees it (socket.bpf.c). */
+	it->kernel_sees_close = proto == IPPROTO_TCP;
 	err = kev_sock_apply(q, it);
 	if (err)
 		kev_sock_del(q, it);
