@@ -68,6 +68,15 @@ KEV_MAP struct {
 	__type(value, struct kev_timer_req);
 } kev_timer_reqs SEC(".maps");
 
+/* The watched files and directories (inode.bpf.c): `bpftool map dump name kev_inodes`. */
+KEV_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, KEV_MAX_SLOTS);
+	__type(key, struct kev_inode_key);
+	__type(value, struct kev_inode_val);
+} kev_inodes SEC(".maps");
+
 /* Bounded: only another CPU or the library's clear can make the exchange fail. */
 #define KEV_CAS_TRIES 16
 
@@ -91,9 +100,10 @@ static __always_inline void kev_push(const struct kev_target *t, __u32 type, __u
 {
 	__u32 q = t->queue;
 	void *ring = bpf_map_lookup_elem(&kev_rings, &q);
+	struct kev_qstat *st = bpf_map_lookup_elem(&kev_qstats, &q);
 	struct ukevent *e;
 
-	if (!ring)
+	if (!ring || !st)
 		return;
 	e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
 	if (!e) {
@@ -110,7 +120,12 @@ static __always_inline void kev_push(const struct kev_target *t, __u32 type, __u
 	e->ret_data[0] = data;
 	e->ret_data[1] = 0;
 	e->user_u64 = 0;
-	bpf_ringbuf_submit(e, 0);
+	/*
+	 * The reserve moved producer_pos; this fully ordered read of `awake` comes after it.
+	 * Pairs with the library's decrement before it checks the ring and sleeps
+	 * (kev_sleep()): either it sees this record, or this sees it asleep and wakes it.
+	 */
+	bpf_ringbuf_submit(e, __sync_fetch_and_add(&st->awake, 0) ? BPF_RB_NO_WAKEUP : 0);
 }
 
 /*

@@ -69,10 +69,30 @@ int kevent_wait(int ctl_fd, unsigned int num, unsigned int old_uidx, struct time
 int kevent_commit(int ctl_fd, unsigned int new_uidx, unsigned int over);
 
 /*
- * Asynchronous sendfile; completion is a KEVENT_AIO event with ptr = the returned cookie.
- * Not implemented yet in this version: returns -ENOSYS.
+ * Asynchronous sendfile: send count bytes of the regular file in_fd from offset to the
+ * connected stream socket sock_fd, without blocking the caller (whatever O_NONBLOCK says).
+ * Returns a positive cookie at once; the caller may close sock_fd and in_fd meanwhile.
+ * Completion is a KEVENT_AIO event (event KEVENT_AIO_BIO) with id and ptr = the cookie and
+ * ret_data[0] / ret_data[1] = the low / high 32 bits of the bytes sent (fewer than count
+ * when the file ends first); a failed transfer (peer reset, ...) has KEVENT_RET_BROKEN and
+ * the negative errno in ret_data[1]. KEVENT_CTL_REMOVE of id = user = cookie cancels it;
+ * kevent_close() cancels every transfer of the queue.
+ * Errors, at once: -EBADF / -EINVAL kevent_fd closed / not a queue; -EBADF sock_fd or in_fd
+ * closed, or in_fd not open for reading; -ENOTSOCK sock_fd not a socket; -EINVAL not a
+ * stream socket, in_fd not a regular file, offset < 0 or past the end of the file, count 0;
+ * -EMFILE, -ENOMEM.
  */
 long aio_sendfile(int kevent_fd, int sock_fd, int in_fd, off_t offset, size_t count);
+
+/*
+ * Bounded spin (off by default): before sleeping, a waiter of this queue watches the
+ * kernel ring buffer for up to usec microseconds, in mapped memory and without a system
+ * call; an event that arrives meanwhile is taken without a wake-up. Lower latency for a
+ * CPU burnt while idle. usec = 0 turns it off; at most KEVENT_MAX_SPIN_US.
+ */
+#define KEVENT_HAVE_SPIN   1
+#define KEVENT_MAX_SPIN_US 100000
+int kevent_set_spin(int fd, unsigned int usec);
 
 /* Release the queue and everything it holds (its interests, its ring, its descriptor). */
 int kevent_close(int fd);

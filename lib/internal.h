@@ -137,6 +137,8 @@ struct kev_queue {
 	unsigned int wake_left; /* of those, how many a wake-all has not reached yet */
 	unsigned int wake_gen;	/* bumped by every wake-all */
 	bool kicked;		/* kick_fd holds a count */
+	__u32 *awake;		/* kev_qstat.awake: threads in a call and not asleep */
+	__u64 spin_ns;		/* kevent_set_spin(): poll the ring this long before sleeping */
 
 	struct kevent_stats st;
 	struct kev_timer_batch *timers; /* timer.c: arming batched within one kevent_ctl() */
@@ -156,6 +158,9 @@ int kev_kernel_queue_open(struct kev_queue *q);
 void kev_kernel_queue_close(struct kev_queue *q);
 int kev_kernel_map_fd(int which);
 #define KEV_MAP_SOCKETS 0
+#define KEV_MAP_INODES	   1
+#define KEV_MAP_INODE_CTL  3
+#define KEV_MAP_INODE_LOG  4
 int kev_kernel_arm_timers(struct kev_timer_req *reqs, unsigned int nr);
 __u64 kev_kernel_timers(void);
 int kev_slot_alloc(struct kev_interest *it);
@@ -164,6 +169,7 @@ struct kev_interest *kev_slot_owner(__u32 slot, __u32 gen);
 __u32 kev_slot_clear(const struct kev_interest *it);
 __u32 kev_slot_pending(const struct kev_interest *it);
 __u64 kev_kernel_overflows(const struct kev_queue *q);
+__u32 *kev_kernel_awake(const struct kev_queue *q);
 
 /* ringbuf.c */
 int kev_rb_open(struct kev_rb *rb, int map_fd, size_t size);
@@ -208,6 +214,7 @@ extern const struct kev_source kev_poll_source;
 extern const struct kev_source kev_pipe_source;
 extern const struct kev_source kev_signal_source;
 extern const struct kev_source kev_aio_source;
+extern const struct kev_source kev_inode_source;
 
 /* poll.c: descriptor watches shared by KEVENT_POLL and KEVENT_PIPE */
 int kev_pollfd_add(struct kev_queue *q, struct kev_interest *it, __u32 epoll_events);

@@ -165,6 +165,12 @@ int kev_kernel_map_fd(int which)
 	switch (which) {
 	case KEV_MAP_SOCKETS:
 		return bpf_map__fd(kk.skel->maps.kev_sockets);
+	case KEV_MAP_INODES:
+		return bpf_map__fd(kk.skel->maps.kev_inodes);
+	case KEV_MAP_INODE_CTL:
+		return bpf_map__fd(kk.skel->maps.kev_inode_ctl);
+	case KEV_MAP_INODE_LOG:
+		return bpf_map__fd(kk.skel->maps.kev_inode_log);
 	}
 	return -EINVAL;
 }
@@ -222,6 +228,7 @@ int kev_kernel_queue_open(struct kev_queue *q)
 	kk.queues |= 1ULL << idx;
 	q->qidx = idx;
 	q->seen_overflows = 0;
+	q->awake = &kk.qstats[idx].awake;
 	fd = -1; /* the ring buffer now belongs to q->rb */
 out:
 	pthread_mutex_unlock(&kk.lock);
@@ -239,6 +246,11 @@ void kev_kernel_queue_close(struct kev_queue *q)
 	kk.queues &= ~(1ULL << q->qidx);
 	pthread_mutex_unlock(&kk.lock);
 	kev_rb_close(&q->rb);
+}
+
+__u32 *kev_kernel_awake(const struct kev_queue *q)
+{
+	return &kk.qstats[q->qidx].awake;
 }
 
 __u64 kev_kernel_overflows(const struct kev_queue *q)

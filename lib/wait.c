@@ -15,6 +15,15 @@
 
 #define NSEC_PER_SEC 1000000000L
 
+static inline void kev_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 struct kev_deadline {
 	bool forever;
 	clockid_t clock;
@@ -64,7 +73,7 @@ static bool kev_time_left(const struct kev_deadline *d, struct timespec *left)
 void kev_kick_update(struct kev_queue *q)
 {
 	bool want = !kev_list_empty(&q->ready) || !kev_list_empty(&q->recheck) ||
-		    q->wake_left || q->closed;
+		    q->wake_left || q->closed || !kev_rb_empty(&q->rb);
 	__u64 v = 1;
 
 	if (want == q->kicked)
@@ -80,6 +89,46 @@ void kev_wake_all(struct kev_queue *q)
 }
 
 /*
+ * A thread of the queue is in a call and awake: it looks at the ring buffer before it
+ * sleeps, so the BPF side pushes records without waking anyone (kev_push()). The
+ * sequentially consistent update is the full barrier that pairs with the one there.
+ */
+static void kev_awake(struct kev_queue *q, int delta)
+{
+	__atomic_add_fetch(q->awake, delta, __ATOMIC_SEQ_CST);
+}
+
+static __u64 kev_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * NSEC_PER_SEC + (__u64)ts.tv_nsec;
+}
+
+/*
+ * kevent_set_spin(): watch the ring buffer (mapped memory, no system call) for up to
+ * spin_ns before sleeping; still awake, so records arrive without a wake-up. true: something
+ * arrived. Called and returns with q->lock held.
+ */
+static bool kev_spin(struct kev_queue *q, const struct kev_deadline *d)
+{
+	__u64 until = kev_now_ns() + q->spin_ns;
+	struct timespec left;
+	bool hit = false;
+
+	pthread_mutex_unlock(&q->lock);
+	for (unsigned int i = 1; !hit; i++) {
+		hit = !kev_rb_empty(&q->rb) || __atomic_load_n(&q->kicked, __ATOMIC_ACQUIRE);
+		if (!(i & 63) && (kev_now_ns() >= until || !kev_time_left(d, &left)))
+			break;
+		kev_cpu_relax();
+	}
+	pthread_mutex_lock(&q->lock);
+	return hit;
+}
+
+/*
  * Sleep until the queue's descriptor is readable or the deadline. Called and returns with
  * q->lock held. false: stop waiting (*err = 0 on timeout, -EINTR on a signal).
  */
@@ -92,12 +141,21 @@ static bool kev_sleep(struct kev_queue *q, const struct kev_deadline *d, int *er
 
 	if (!kev_time_left(d, &left))
 		return false;
+	if (q->spin_ns && kev_spin(q, d))
+		return true;
+	kev_awake(q, -1);
+	if (!kev_rb_empty(&q->rb)) {
+		/* Pushed while we were awake: no wake-up is coming for it. */
+		kev_awake(q, 1);
+		return true;
+	}
 	q->parked++;
 	kev_kick_update(q);
 	pthread_mutex_unlock(&q->lock);
 	n = epoll_pwait2(q->fd, ev, 64, d->forever ? NULL : &left, NULL);
 	e = errno;
 	pthread_mutex_lock(&q->lock);
+	kev_awake(q, 1);
 	q->parked--;
 	if (gen != q->wake_gen && q->wake_left)
 		q->wake_left--; /* a wake-all counted this thread; it has now woken */
@@ -119,6 +177,7 @@ static int kev_collect(struct kev_queue *q, struct ukevent *out, unsigned int mi
 
 	kev_list_init(&taken);
 	pthread_mutex_lock(&q->lock);
+	kev_awake(q, 1);
 	gen = q->wake_gen;
 	while (!q->closed) {
 		kev_harvest(q);
@@ -153,6 +212,7 @@ static int kev_collect(struct kev_queue *q, struct ukevent *out, unsigned int mi
 	if (q->closed && !got)
 		err = -EBADF;
 	kev_settle(q, &taken);
+	kev_awake(q, -1); /* before kev_kick_update() looks at the ring: see kev_sleep() */
 	kev_kick_update(q);
 	pthread_mutex_unlock(&q->lock);
 	return got ? (int)got : err;
@@ -178,6 +238,23 @@ KEV_API int kevent_get_events(int ctl_fd, unsigned int min_nr, unsigned int max_
 	err = max_nr ? kev_collect(q, buf, min_nr, max_nr, &d, NULL) : 0;
 	kev_queue_put(q);
 	return err < 0 ? kev_err(err) : err;
+}
+
+KEV_API int kevent_set_spin(int fd, unsigned int usec)
+{
+	struct kev_queue *q;
+	int err;
+
+	if (usec > KEVENT_MAX_SPIN_US)
+		return kev_err(-EINVAL);
+	q = kev_queue_get(fd, &err);
+	if (!q)
+		return kev_err(err);
+	pthread_mutex_lock(&q->lock);
+	q->spin_ns = (__u64)usec * 1000;
+	pthread_mutex_unlock(&q->lock);
+	kev_queue_put(q);
+	return 0;
 }
 
 KEV_API int kevent_wait(int ctl_fd, unsigned int num, unsigned int old_uidx,
