@@ -9,8 +9,11 @@
  * epoll_wait may bring back an event for a node another thread has freed since.
  */
 #include <errno.h>
+#include <linux/kcmp.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -85,17 +88,71 @@ static void kev_fdnode_unlink(struct kev_interest *it)
 	it->fd_next = NULL;
 }
 
+static __u32 kev_fdnode_newgen(struct kev_queue *q)
+{
+	return ++q->fdnode_gen ? q->fdnode_gen : ++q->fdnode_gen;
+}
+
+/*
+ * Does fd still name a file this queue's epoll set watches under that number? The kernel
+ * drops a registration when its file is closed, and a reused number names another file.
+ * kcmp(KCMP_EPOLL_TFD) compares without side effects (EPOLL_CTL_MOD would re-arm the
+ * edge). Without kcmp in the kernel the answer is yes, as it was before this check.
+ */
+static bool kev_fd_in_epoll(int epfd, int fd)
+{
+	struct kcmp_epoll_slot slot = { .efd = (__u32)epfd, .tfd = (__u32)fd };
+	pid_t pid = getpid();
+
+	for (;; slot.toff++) {
+		long r = syscall(SYS_kcmp, pid, pid, KCMP_EPOLL_TFD, fd, (unsigned long)&slot);
+
+		if (!r)
+			return true;
+		if (r < 0) /* ENOENT: no other registration; EBADF: closed; else cannot tell */
+			return errno != ENOENT && errno != EBADF;
+		/* Another file is registered under this number (still open elsewhere): next. */
+	}
+}
+
+/* The interest's descriptor still names the file its registration was made for. */
+bool kev_fdwatch_alive(struct kev_queue *q, const struct kev_interest *it)
+{
+	return it->fdn && kev_fd_in_epoll(q->fd, it->fd);
+}
+
+/*
+ * The node's file was closed and its number reused without a REMOVE: the interests it
+ * holds watch a file that is gone (alive() drops them at delivery). Start a new
+ * registration; the new generation also mutes events still queued for the old file.
+ */
+static void kev_fdnode_renew(struct kev_queue *q, struct kev_fdnode *n)
+{
+	struct kev_interest *it, *next;
+
+	for (it = n->head; it; it = next) {
+		next = it->fd_next;
+		it->fdn = NULL;
+		it->fd_next = NULL;
+	}
+	n->head = NULL;
+	n->events = 0;
+	n->gen = kev_fdnode_newgen(q);
+}
+
 int kev_fdwatch_add(struct kev_queue *q, struct kev_interest *it, __u32 epoll_events)
 {
 	struct kev_fdnode *n = kev_fdnode_find(q, it->fd);
 	int err;
 
+	if (n && !kev_fd_in_epoll(q->fd, n->fd))
+		kev_fdnode_renew(q, n);
 	if (!n) {
 		n = calloc(1, sizeof(*n));
 		if (!n)
 			return -ENOMEM;
 		n->fd = it->fd;
-		n->gen = ++q->fdnode_gen ? q->fdnode_gen : ++q->fdnode_gen;
+		n->gen = kev_fdnode_newgen(q);
 		n->hnode.hash = kev_hash64(it->fd);
 		if (kev_htab_insert(&q->fdnodes, &n->hnode)) {
 			free(n);

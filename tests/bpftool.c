@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+/*
+ * Operators inspect the live interest table with bpftool: `bpftool map dump name
+ * kev_sockets` shows each watched socket by cookie, with the owner's pid and descriptor.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+TestSuite(bpftool, .timeout = KT_TEST_TIMEOUT);
+
+/*
+ * One JSON dump of every kev_sockets map on the machine (other tests have theirs), or NULL
+ * when bpftool failed.
+ */
+static char *dump_once(void)
+{
+	FILE *p = popen("PATH=\"$PATH:/usr/sbin:/sbin\" bpftool -j map dump name kev_sockets "
+			"2>/dev/null",
+			"r");
+	size_t len = 0, cap = 1 << 16, r;
+	char *buf = malloc(cap);
+
+	cr_assert_not_null(p, "popen bpftool: %m");
+	cr_assert_not_null(buf);
+	while ((r = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+		len += r;
+		if (cap - len < 4096) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			cr_assert_not_null(buf);
+		}
+	}
+	buf[len] = 0;
+	if (pclose(p) == 0 && buf[0] == '[')
+		return buf;
+	free(buf);
+	return NULL;
+}
+
+/* Other processes create and destroy their maps meanwhile: a dump may fail, so retry. */
+static char *dump_sockets(void)
+{
+	char *buf = NULL;
+	int i;
+
+	for (i = 0; i < 10 && !buf; i++) {
+		buf = dump_once();
+		if (!buf)
+			kt_sleep_ms(50);
+	}
+	cr_assert_not_null(buf, "bpftool -j map dump name kev_sockets keeps failing");
+	return buf;
+}
+
+/*
+ * The entry of this cookie: from its key to the next entry's key. Compact JSON looks like
+ * {"key":[...],"value":[...],"formatted":{"key":{"cookie":N},"value":{"tgid":...}}}.
+ */
+static char *find_entry(char *dump, __u64 cookie)
+{
+	char pat[64], *e, *end;
+
+	snprintf(pat, sizeof(pat), "\"cookie\":%llu}", (unsigned long long)cookie);
+	e = strstr(dump, pat);
+	if (!e)
+		return NULL;
+	end = strstr(e + strlen(pat), "\"key\":");
+	if (end)
+		*end = 0;
+	return e;
+}
+
+static bool has_field(const char *entry, const char *name, long long v)
+{
+	char pat[64];
+
+	snprintf(pat, sizeof(pat), "\"%s\":%lld,", name, v);
+	return strstr(entry, pat) != NULL;
+}
+
+Test(bpftool, watched_socket_in_kev_sockets,
+     .description = "K17 (operators): bpftool lists a watched socket by cookie, pid and fd")
+{
+	socklen_t len = sizeof(__u64);
+	char *dump, *entry;
+	__u64 cookie = 0;
+	int q, a, b;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_tcp_pair(&a, &b);
+	kt_add(q, kt_sock_ev(a, KEVENT_SOCKET_RECV, 0));
+	cr_assert_eq(getsockopt(a, SOL_SOCKET, SO_COOKIE, &cookie, &len), 0, "SO_COOKIE: %m");
+	cr_assert_neq(cookie, 0);
+
+	dump = dump_sockets();
+	entry = find_entry(dump, cookie);
+	cr_assert_not_null(entry, "cookie %llu not in the kev_sockets dump",
+			   (unsigned long long)cookie);
+	cr_assert(has_field(entry, "tgid", getpid()), "no tgid %d in the entry: %.300s", getpid(),
+		  entry);
+	cr_assert(has_field(entry, "fd", a), "no watch with fd %d in the entry: %.300s", a, entry);
+	free(dump);
+
+	/* Removed: the operator's view follows. */
+	kt_done(q, KEVENT_CTL_REMOVE, kt_sock_ev(a, KEVENT_SOCKET_RECV, 0));
+	dump = dump_sockets();
+	cr_assert_null(find_entry(dump, cookie), "cookie %llu still listed after REMOVE",
+		       (unsigned long long)cookie);
+	free(dump);
+	close(a);
+	close(b);
+	kt_close(q);
+}

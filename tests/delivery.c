@@ -1,0 +1,470 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+/*
+ * Delivery: merging (K12), level / ET / ONESHOT (K13), LAST_CHECK (K14), single or
+ * broadcast delivery across queues and threads (K15), timeouts, min_nr and signals (K16).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+TestSuite(delivery, .timeout = KT_TEST_TIMEOUT);
+
+Test(delivery, k12_udp_burst_merges,
+     .description = "K12: 100 datagrams before delivery give one event")
+{
+	struct ukevent ev[16];
+	int q, rx, tx, i, n;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_udp_pair(&rx, &tx);
+	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
+	for (i = 0; i < 100; i++)
+		kt_send(tx, 32);
+	/* Ask for 2: a second copy of the interest would come out of the same call. */
+	n = kt_get(q, 2, 16, ev, KT_QUIET_MS * 2);
+	cr_assert_eq(n, 1, "%d events for one socket", n);
+	cr_assert_eq(kt_only(ev, n, KEVENT_SOCKET, (__u32)rx).event, KEVENT_SOCKET_RECV);
+	close(rx);
+	close(tx);
+	kt_close(q);
+}
+
+Test(delivery, k12_stream_burst_merges_et,
+     .description = "K12: 100 writes before delivery give one event (ET: and no more)")
+{
+	struct ukevent ev[16];
+	int q, sv[2], i, n;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_unix_pair(SOCK_STREAM, sv);
+	kt_add(q, kt_sock_ev(sv[0], KEVENT_SOCKET_RECV, KEVENT_REQ_ET));
+	for (i = 0; i < 100; i++)
+		kt_send(sv[1], 1);
+	n = kt_get(q, 2, 16, ev, KT_QUIET_MS * 2);
+	cr_assert_eq(n, 1, "%d events for one socket", n);
+	kt_only(ev, n, KEVENT_SOCKET, (__u32)sv[0]);
+	kt_expect_none(q);
+	close(sv[0]);
+	close(sv[1]);
+	kt_close(q);
+}
+
+Test(delivery, k12_unotify_ready_merges,
+     .description = "K12: 10 READYs before delivery give one event")
+{
+	struct ukevent ev[16];
+	int q, i, n;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_unotify_add(q, 42, 0);
+	for (i = 0; i < 10; i++)
+		kt_unotify_ready(q, 42);
+	n = kt_get(q, 2, 16, ev, KT_QUIET_MS * 2);
+	cr_assert_eq(n, 1, "%d events", n);
+	kt_only(ev, n, KEVENT_UNOTIFY, 42);
+	kt_expect_none(q);
+	kt_close(q);
+}
+
+Test(delivery, k13_level_redelivers_until_drained,
+     .description = "K13: level mode delivers again while readable")
+{
+	struct ukevent ev[8];
+	int q, rx, tx, i, n;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_udp_pair(&rx, &tx);
+	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
+	kt_send(tx, 8);
+	for (i = 0; i < 3; i++) {
+		n = kt_get_some(q, ev, 8);
+		cr_assert_eq(kt_only(ev, n, KEVENT_SOCKET, (__u32)rx).event, KEVENT_SOCKET_RECV,
+			     "delivery %d", i);
+	}
+	kt_drain(rx);
+	kt_expect_none(q);
+	/* Still registered: new data is delivered. */
+	kt_send(tx, 8);
+	n = kt_get_some(q, ev, 8);
+	kt_only(ev, n, KEVENT_SOCKET, (__u32)rx);
+	close(rx);
+	close(tx);
+	kt_close(q);
+}
+
+Test(delivery, k13_et_only_on_new_activity,
+     .description = "K13: ET delivers again only on new data")
+{
+	struct ukevent ev[8];
+	int q, rx, tx, i, n;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_udp_pair(&rx, &tx);
+	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, KEVENT_REQ_ET));
+	for (i = 0; i < 3; i++) {
+		kt_send(tx, 8); /* never read: the socket stays readable */
+		n = kt_get_some(q, ev, 8);
+		cr_assert_eq(kt_only(ev, n, KEVENT_SOCKET, (__u32)rx).req_flags, KEVENT_REQ_ET);
+		kt_expect_none(q);
+	}
+	close(rx);
+	close(tx);
+	kt_close(q);
+}
+
+Test(delivery, k13_oneshot_delivered_once,
+     .description = "K13: ONESHOT is delivered once, then removed")
+{
+	struct ukevent ev[8];
+	int q, rx, tx, n;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_udp_pair(&rx, &tx);
+	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, KEVENT_REQ_ONESHOT));
+	kt_send(tx, 8);
+	n = kt_get_some(q, ev, 8);
+	kt_only(ev, n, KEVENT_SOCKET, (__u32)rx);
+	kt_expect_none(q);
+	kt_send(tx, 8);
+	kt_expect_none(q);
+	kt_assert_gone(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
+	close(rx);
+	close(tx);
+	kt_close(q);
+}
+
+Test(delivery, k14_last_check_drops_stale_event,
+     .description = "K14: LAST_CHECK drops an event whose object is no longer ready")
+{
+	struct ukevent ev[8];
+	int q, rx, tx, n;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_udp_pair(&rx, &tx);
+	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, KEVENT_REQ_LAST_CHECK));
+	kt_send(tx, 8);
+	kt_wait_readable(rx);
+	kt_drain(rx);
+	kt_expect_none(q);
+
+	/* It stayed registered: new data is delivered. */
+	kt_send(tx, 8);
+	n = kt_get_some(q, ev, 8);
+	cr_assert_eq(kt_only(ev, n, KEVENT_SOCKET, (__u32)rx).event, KEVENT_SOCKET_RECV);
+	kt_drain(rx);
+	kt_done(q, KEVENT_CTL_REMOVE, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
+	close(rx);
+	close(tx);
+	kt_close(q);
+}
+
+/* Take what each of the nq queues has for socket fd now; *got gets a bit per queue. */
+static int take_all(const int *q, int nq, int fd, unsigned int *got)
+{
+	struct ukevent ev[8];
+	int i, n, total = 0;
+
+	for (i = 0; i < nq; i++) {
+		n = kt_get(q[i], 0, 8, ev, 0);
+		cr_assert_geq(n, 0, "get_events = %d", n);
+		cr_assert_eq(kt_count(ev, n, KEVENT_SOCKET, (__u32)fd), n, "a foreign event");
+		if (n)
+			*got |= 1u << i;
+		total += n;
+	}
+	return total;
+}
+
+/*
+ * K15 across queues: after one activity on socket fd, collect what the queues deliver for
+ * it until something shows up, then once more after a quiet spell. Returns the number of
+ * events in all; *got has a bit per queue that delivered one.
+ */
+static int collect_across(const int *q, int nq, int fd, unsigned int *got)
+{
+	int t, total = 0;
+
+	*got = 0;
+	for (t = 0; !total && t < KT_WAIT_MS / 10; t++) {
+		total = take_all(q, nq, fd, got);
+		if (!total)
+			kt_sleep_ms(10);
+	}
+	kt_sleep_ms(KT_QUIET_MS);
+	return total + take_all(q, nq, fd, got);
+}
+
+Test(delivery, k15_one_queue_gets_it_spread,
+     .description = "K15: without WAKEUP_ALL one queue gets each event, spread across queues")
+{
+	unsigned int seen = 0, got;
+	int q[2], rx, tx, i, n;
+
+	kt_require_root();
+	kt_udp_pair(&rx, &tx);
+	for (i = 0; i < 2; i++) {
+		q[i] = kt_queue();
+		kt_add(q[i], kt_sock_ev(rx, KEVENT_SOCKET_RECV, KEVENT_REQ_ET));
+	}
+	for (i = 0; i < 20; i++) {
+		kt_send(tx, 8);
+		n = collect_across(q, 2, rx, &got);
+		cr_assert_eq(n, 1, "round %d: %d events for one datagram (queues %#x)", i, n, got);
+		seen |= got;
+		kt_drain(rx);
+	}
+	cr_assert_eq(seen, 3, "20 datagrams all went to the same queue (%#x)", seen);
+	for (i = 0; i < 2; i++)
+		kt_close(q[i]);
+	close(rx);
+	close(tx);
+}
+
+Test(delivery, k15_eight_queues_share_a_listener,
+     .description = "K15/K8: eight queues watch one listening socket; a connection goes to one")
+{
+	struct ukevent uk;
+	unsigned int got;
+	int q[8], l, c[4], i, r, n;
+
+	kt_require_root();
+	l = kt_tcp_listener();
+	for (i = 0; i < 8; i++) {
+		q[i] = kt_queue();
+		uk = kt_sock_ev(l, KEVENT_SOCKET_ACCEPT, KEVENT_REQ_ET);
+		kt_ctl1(q[i], KEVENT_CTL_ADD, &uk);
+		cr_assert_eq(uk.ret_flags, 0, "queue %d: ret_flags %#x error %d", i, uk.ret_flags,
+			     (int)uk.ret_data[1]);
+	}
+	for (r = 0; r < 4; r++) {
+		c[r] = kt_tcp_connect(l);
+		n = collect_across(q, 8, l, &got);
+		cr_assert_eq(n, 1, "connection %d: %d ACCEPT events (queues %#x)", r, n, got);
+		close(accept4(l, NULL, NULL, SOCK_CLOEXEC));
+	}
+	for (i = 0; i < 8; i++)
+		kt_close(q[i]);
+	for (r = 0; r < 4; r++)
+		close(c[r]);
+	close(l);
+}
+
+Test(delivery, k15_wakeup_all_every_queue,
+     .description = "K15: with WAKEUP_ALL every interested queue gets the event")
+{
+	unsigned int got;
+	int q[2], rx, tx, i, n;
+
+	kt_require_root();
+	kt_udp_pair(&rx, &tx);
+	for (i = 0; i < 2; i++) {
+		q[i] = kt_queue();
+		kt_add(q[i], kt_sock_ev(rx, KEVENT_SOCKET_RECV,
+					KEVENT_REQ_ET | KEVENT_REQ_WAKEUP_ALL));
+	}
+	for (i = 0; i < 5; i++) {
+		kt_send(tx, 8);
+		n = collect_across(q, 2, rx, &got);
+		cr_assert_eq(got, 3, "round %d: not both queues (%#x)", i, got);
+		cr_assert_eq(n, 2);
+		kt_drain(rx);
+	}
+	for (i = 0; i < 2; i++)
+		kt_close(q[i]);
+	close(rx);
+	close(tx);
+}
+
+Test(delivery, k15_one_thread_woken,
+     .description = "K15: without WAKEUP_ALL an event wakes one waiting thread")
+{
+	struct kt_getter g[2];
+	int q, first, other, i, j;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_unotify_add(q, 1, 0);
+	kt_getter_start(&g[0], q, 1, 10000);
+	kt_getter_start(&g[1], q, 1, 10000);
+	kt_getter_parked(&g[0]);
+	kt_getter_parked(&g[1]);
+	kt_unotify_ready(q, 1);
+
+	/* Exactly one returns with the event; find which. */
+	for (first = -1, i = 0; first < 0 && i < KT_WAIT_MS / 50; i++)
+		for (j = 0; j < 2 && first < 0; j++)
+			if (kt_join_within(g[j].th, 25))
+				first = j;
+	cr_assert_geq(first, 0, "no thread woken by the event");
+	other = !first;
+	cr_assert_eq(g[first].ret, 1, "woken thread returned %d", g[first].ret);
+	cr_assert_eq(g[first].buf[0].id.raw_u64, 1);
+	cr_assert_not(kt_join_within(g[other].th, KT_QUIET_MS * 2),
+		      "the other thread returned too (%d): a thundering herd", g[other].ret);
+	/* Release it. */
+	cr_assert_eq(kevent_ctl(q, KEVENT_CTL_READY, 0, NULL), 0);
+	cr_assert(kt_join_within(g[other].th, KT_WAIT_MS), "READY(0) did not wake the other one");
+	cr_assert_eq(g[other].ret, 0);
+	kt_close(q);
+}
+
+Test(delivery, k15_wakeup_all_wakes_every_thread,
+     .description = "K15: with WAKEUP_ALL an event wakes every waiting thread")
+{
+	struct kt_getter g[2];
+	int q, i;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_unotify_add(q, 1, KEVENT_REQ_WAKEUP_ALL);
+	kt_getter_start(&g[0], q, 1, 10000);
+	kt_getter_start(&g[1], q, 1, 10000);
+	kt_getter_parked(&g[0]);
+	kt_getter_parked(&g[1]);
+	kt_unotify_ready(q, 1);
+	for (i = 0; i < 2; i++)
+		cr_assert(kt_join_within(g[i].th, KT_WAIT_MS), "thread %d not woken", i);
+	cr_assert(g[0].ret >= 0 && g[1].ret >= 0, "returns %d %d", g[0].ret, g[1].ret);
+	cr_assert_eq(g[0].ret + g[1].ret, 1, "the event was delivered %d times",
+		     g[0].ret + g[1].ret);
+	kt_close(q);
+}
+
+Test(delivery, k16_zero_timeout_does_not_block, .description = "K16: timeout {0, 0} does not block")
+{
+	struct kt_getter g;
+	int q;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_unotify_add(q, 1, 0);
+	kt_getter_start(&g, q, 1, 0);
+	cr_assert(kt_join_within(g.th, KT_WAIT_MS), "get_events with {0, 0} blocked");
+	cr_assert_eq(g.ret, 0);
+	kt_close(q);
+}
+
+Test(delivery, k16_wait_forever, .description = "K16: tv_sec == -1 waits until an event comes")
+{
+	struct kt_getter g;
+	int q;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_unotify_add(q, 1, 0);
+	kt_getter_start(&g, q, 1, -1);
+	cr_assert_not(kt_join_within(g.th, KT_QUIET_MS), "get_events(-1) returned %d at once",
+		      g.ret);
+	kt_unotify_ready(q, 1);
+	cr_assert(kt_join_within(g.th, KT_WAIT_MS), "get_events(-1) missed the event");
+	cr_assert_eq(g.ret, 1);
+	cr_assert_eq(g.buf[0].id.raw_u64, 1);
+	kt_close(q);
+}
+
+Test(delivery, k16_abstime,
+     .description = "K16: KEVENT_FLAGS_ABSTIME is an absolute CLOCK_REALTIME time")
+{
+	struct timespec dl, now;
+	struct ukevent ev[4];
+	int q, r;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_unotify_add(q, 1, 0);
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_nsec += 200 * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	r = kevent_get_events(q, 1, 4, dl, ev, KEVENT_FLAGS_ABSTIME);
+	clock_gettime(CLOCK_REALTIME, &now);
+	cr_assert_eq(r, 0, "get_events(ABSTIME) = %d", r);
+	/* Returned after the deadline (10 ms of slack for clock rounding), not at once. */
+	cr_assert(now.tv_sec > dl.tv_sec ||
+			  (now.tv_sec == dl.tv_sec && now.tv_nsec + 10000000L >= dl.tv_nsec) ||
+			  (now.tv_sec + 1 == dl.tv_sec &&
+			   now.tv_nsec + 10000000L >= dl.tv_nsec + 1000000000L),
+		  "returned before the absolute deadline");
+
+	/* A deadline in the past does not block. */
+	r = kevent_get_events(q, 1, 4, now, ev, KEVENT_FLAGS_ABSTIME);
+	cr_assert_eq(r, 0);
+	kt_close(q);
+}
+
+Test(delivery, k16_min_nr_honoured, .description = "K16: get_events waits for min_nr events")
+{
+	struct kt_getter g;
+	int q, i;
+
+	kt_require_root();
+	q = kt_queue();
+	for (i = 0; i < 3; i++)
+		kt_unotify_add(q, i, 0);
+	kt_getter_start(&g, q, 3, 10000);
+	for (i = 0; i < 3; i++) {
+		kt_sleep_ms(30);
+		cr_assert_not(kt_join_within(g.th, 20), "returned %d with %d of 3 ready", g.ret, i);
+		kt_unotify_ready(q, i);
+	}
+	cr_assert(kt_join_within(g.th, KT_WAIT_MS), "get_events(min_nr = 3) still waiting");
+	cr_assert_eq(g.ret, 3, "get_events = %d", g.ret);
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(kt_count(g.buf, 3, KEVENT_UNOTIFY, i), 1);
+	kt_close(q);
+}
+
+Test(delivery, k16_min_nr_above_max_nr, .description = "K16: min_nr > max_nr is -EINVAL")
+{
+	struct ukevent ev[4];
+	int q;
+
+	kt_require_root();
+	q = kt_queue();
+	errno = 0;
+	cr_assert_eq(kt_get(q, 5, 4, ev, 0), -EINVAL);
+	cr_assert_eq(errno, EINVAL);
+	kt_close(q);
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+Test(delivery, k16_signal_eintr, .description = "K16: a signal ends the wait with -EINTR")
+{
+	struct sigaction sa = { .sa_handler = on_usr1 }; /* no SA_RESTART */
+	struct kt_getter g;
+	int q, i;
+
+	kt_require_root();
+	q = kt_queue();
+	cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+	kt_unotify_add(q, 1, 0);
+	kt_getter_start(&g, q, 1, 10000);
+	/* Signal until it returns: a signal that lands before it blocks is not a wake-up. */
+	for (i = 0; i < KT_WAIT_MS / 50; i++) {
+		pthread_kill(g.th, SIGUSR1);
+		if (kt_join_within(g.th, 50))
+			break;
+	}
+	cr_assert_lt(i, KT_WAIT_MS / 50, "the signal did not end the wait");
+	cr_assert_eq(g.ret, -EINTR, "get_events = %d", g.ret);
+	cr_assert_eq(g.err, EINTR);
+	kt_close(q);
+}

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+/*
+ * Queues and rings: kevent_init arguments (K1), the pollable queue descriptor and
+ * kevent_close (K2), and the missing-privilege path (K26).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+TestSuite(queue, .timeout = KT_TEST_TIMEOUT);
+
+Test(queue, k1_init_without_ring, .description = "K1: kevent_init(NULL, 0, 0) makes a queue")
+{
+	struct ukevent ev[4];
+	int q;
+
+	kt_require_root();
+	q = kevent_init(NULL, 0, 0);
+	cr_assert_geq(q, 0, "kevent_init = %d", q);
+	cr_assert_neq(fcntl(q, F_GETFD), -1, "the queue is a real descriptor");
+	kt_unotify_add(q, 1, KEVENT_REQ_READY | KEVENT_REQ_ALWAYS_QUEUE);
+	cr_assert_eq(kt_get_some(q, ev, 4), 1);
+	kt_close(q);
+}
+
+Test(queue, k1_init_ring_sizes, .description = "K1: rings of run-time sizes; indexes start at 0")
+{
+	static const unsigned int sizes[] = { 2, 3, 1000 };
+	unsigned int i;
+
+	kt_require_root();
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct kevent_ring *ring;
+		struct ukevent ev[8];
+		unsigned int n = sizes[i], j;
+		int q = kt_queue_ring(&ring, n);
+
+		cr_assert_eq(ring->ring_kidx, 0, "ring of %u: ring_kidx %u", n, ring->ring_kidx);
+		cr_assert_eq(ring->ring_over, 0, "ring of %u: ring_over %u", n, ring->ring_over);
+		/* Two events into the ring: ring_kidx moves mod n (a ring of 2 wraps to 0). */
+		for (j = 0; j < 2; j++)
+			kt_unotify_add(q, j, KEVENT_REQ_READY | KEVENT_REQ_ALWAYS_QUEUE);
+		cr_assert_eq(kt_get(q, 2, 8, ev, KT_WAIT_MS), 2);
+		cr_assert_eq(ring->ring_kidx, 2 % n, "ring of %u: ring_kidx %u after 2 events", n,
+			     ring->ring_kidx);
+		kt_close(q);
+		free(ring);
+	}
+}
+
+Test(queue, k1_init_bad_arguments, .description = "K1: bad ring arguments and flags are -EINVAL")
+{
+	struct kevent_ring *ring = malloc(sizeof(*ring) + 4 * sizeof(struct ukevent));
+	struct {
+		struct kevent_ring *ring;
+		unsigned int n, flags;
+	} bad[] = {
+		{ NULL, 4, 0 },	   /* a size without a ring */
+		{ ring, 0, 0 },	   /* a ring without a size */
+		{ ring, 1, 0 },	   /* a ring of one */
+		{ ring, KEVENT_MAX_BATCH + 1, 0 },
+		{ NULL, 0, 1 },	   /* unknown flags */
+		{ NULL, 0, 0x80000000u },
+		{ ring, 4, 2 },
+	};
+	unsigned int i;
+
+	kt_require_root();
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r;
+
+		errno = 0;
+		r = kevent_init(bad[i].ring, bad[i].n, bad[i].flags);
+		cr_assert_eq(r, -EINVAL, "case %u: kevent_init = %d, want -EINVAL", i, r);
+		cr_assert_eq(errno, EINVAL, "case %u: errno %d", i, errno);
+	}
+	free(ring);
+}
+
+Test(queue, k2_poll_reports_ready, .description = "K2: the queue fd polls POLLIN only when ready")
+{
+	struct pollfd p;
+	struct ukevent ev[4];
+	int q = -1;
+
+	kt_require_root();
+	q = kt_queue();
+	p = (struct pollfd){ .fd = q, .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, 0), 0, "fresh queue: poll reports %#x", p.revents);
+
+	kt_unotify_add(q, 7, 0);
+	kt_unotify_ready(q, 7);
+	cr_assert_eq(poll(&p, 1, KT_WAIT_MS), 1, "ready queue: no POLLIN");
+	cr_assert(p.revents & POLLIN, "revents %#x", p.revents);
+
+	cr_assert_eq(kt_get(q, 1, 4, ev, 0), 1);
+	p.revents = 0;
+	cr_assert_eq(poll(&p, 1, 0), 0, "drained queue: poll still reports %#x", p.revents);
+	kt_close(q);
+}
+
+Test(queue, k2_poll_socket_data,
+     .description = "K2: data on a watched socket makes the queue fd readable")
+{
+	struct pollfd p;
+	struct ukevent ev[4];
+	int q, rx, tx;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_udp_pair(&rx, &tx);
+	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
+	p = (struct pollfd){ .fd = q, .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, 0), 0, "nothing ready yet, poll reports %#x", p.revents);
+
+	kt_send(tx, 10);
+	cr_assert_eq(poll(&p, 1, KT_WAIT_MS), 1, "no POLLIN after a datagram arrived");
+	cr_assert(p.revents & POLLIN);
+	cr_assert_eq(kt_get(q, 1, 4, ev, 0), 1, "POLLIN but get_events has nothing");
+	cr_assert_eq(ev[0].id.raw[0], (__u32)rx);
+	kt_close(q);
+	close(rx);
+	close(tx);
+}
+
+Test(queue, k2_no_pollin_once_drained,
+     .description = "K2: no POLLIN once a level interest's socket was read dry")
+{
+	struct pollfd p;
+	struct ukevent ev[4];
+	int q, rx, tx;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_udp_pair(&rx, &tx);
+	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
+	kt_send(tx, 10);
+	cr_assert_eq(kt_get_some(q, ev, 4), 1);
+	kt_drain(rx);
+	p = (struct pollfd){ .fd = q, .events = POLLIN };
+	/* Nothing is ready now: POLLIN would wake an outer event loop for nothing. */
+	if (poll(&p, 1, 0) == 1)
+		cr_assert_eq(kt_get(q, 0, 4, ev, 0), 1,
+			     "the queue fd polls POLLIN but get_events has nothing to deliver");
+	kt_close(q);
+	close(rx);
+	close(tx);
+}
+
+Test(queue, k2_queue_in_epoll_set, .description = "K2: a queue sits inside an epoll set")
+{
+	struct epoll_event ee = { .events = EPOLLIN, .data.u64 = 0x1234 }, out[2];
+	int q, ep;
+
+	kt_require_root();
+	q = kt_queue();
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	cr_assert_geq(ep, 0);
+	cr_assert_eq(epoll_ctl(ep, EPOLL_CTL_ADD, q, &ee), 0, "epoll_ctl(queue fd): %m");
+	cr_assert_eq(epoll_wait(ep, out, 2, 0), 0, "epoll reports an empty queue as ready");
+
+	kt_unotify_add(q, 3, 0);
+	kt_unotify_ready(q, 3);
+	cr_assert_eq(epoll_wait(ep, out, 2, KT_WAIT_MS), 1, "epoll: queue not reported ready");
+	cr_assert(out[0].events & EPOLLIN);
+	cr_assert_eq(out[0].data.u64, 0x1234);
+	close(ep);
+	kt_close(q);
+}
+
+Test(queue, k2_close_releases_everything,
+     .description = "K2: kevent_close releases the fd and all it holds")
+{
+	struct kevent_ring *ring;
+	int q, base, i, rx[4], tx[4];
+
+	kt_require_root();
+	/* A first queue loads what the process shares; count descriptors after that. */
+	kt_close(kt_queue());
+	for (i = 0; i < 4; i++)
+		kt_udp_pair(&rx[i], &tx[i]);
+	base = kt_fd_count();
+
+	q = kt_queue_ring(&ring, 16);
+	for (i = 0; i < 8; i++) {
+		struct ukevent uk = kt_sock_ev(rx[i / 2], KEVENT_SOCKET_RECV, 0);
+
+		uk.user[0] = i; /* two interests per socket */
+		kt_add(q, uk);
+	}
+	kt_unotify_add(q, 1, KEVENT_REQ_READY | KEVENT_REQ_ALWAYS_QUEUE);
+	kt_close(q);
+	cr_assert_eq(fcntl(q, F_GETFD), -1, "the queue fd is still open after kevent_close");
+	cr_assert_eq(kt_fd_count(), base, "descriptors leaked by a closed queue");
+	free(ring);
+	for (i = 0; i < 4; i++) {
+		close(rx[i]);
+		close(tx[i]);
+	}
+}
+
+Test(queue, k2_close_wakes_waiters,
+     .description = "K2/K25: kevent_close ends a wait on the queue with -EBADF")
+{
+	struct kt_getter g;
+	int q;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_unotify_add(q, 1, 0);
+	kt_getter_start(&g, q, 1, -1);
+	cr_assert_not(kt_join_within(g.th, KT_QUIET_MS), "get_events(-1) returned %d", g.ret);
+	kt_close(q);
+	cr_assert(kt_join_within(g.th, KT_WAIT_MS), "a thread still waits on a closed queue");
+	cr_assert_eq(g.ret, -EBADF, "get_events on a queue closed meanwhile = %d", g.ret);
+}
+
+/* Exit codes of the K26 child. */
+#define K26_EPERM   0
+#define K26_OTHER   1
+#define K26_CAPSET  2
+
+Test(queue, k26_no_privilege_eperm,
+     .description = "K26: without CAP_BPF kevent_init is -EPERM with one line")
+{
+	char msg[4096];
+	ssize_t len = 0, r;
+	int pfd[2], status, lines = 0;
+	pid_t pid;
+
+	kt_require_root();
+	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0, "fork: %m");
+	if (pid == 0) {
+		struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+		struct __user_cap_data_struct data[2];
+
+		memset(data, 0, sizeof(data));
+		dup2(pfd[1], STDERR_FILENO);
+		if (syscall(SYS_capset, &hdr, data))
+			_exit(K26_CAPSET);
+		r = kevent_init(NULL, 0, 0);
+		_exit(r == -EPERM && errno == EPERM ? K26_EPERM : K26_OTHER);
+	}
+	close(pfd[1]);
+	while ((r = read(pfd[0], msg + len, sizeof(msg) - 1 - len)) > 0)
+		len += r;
+	msg[len] = 0;
+	close(pfd[0]);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status), "child crashed (status %#x)", status);
+	cr_assert_neq(WEXITSTATUS(status), K26_CAPSET, "capset failed in the child");
+	cr_assert_eq(WEXITSTATUS(status), K26_EPERM, "kevent_init without privilege is not -EPERM");
+	for (r = 0; r < len; r++)
+		lines += msg[r] == '\n';
+	cr_assert(len > 1 && lines == 1 && msg[len - 1] == '\n',
+		  "want exactly one line on stderr, got %zd bytes: \"%s\"", len, msg);
+	cr_assert(strstr(msg, "CAP_BPF"), "the message does not say what is missing: \"%s\"", msg);
+}

@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+/*
+ * KEVENT_SOCKET on real sockets (K17): TCP, UDP, AF_UNIX stream and datagram.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+TestSuite(socket, .timeout = KT_TEST_TIMEOUT);
+
+/* Wait for the one event of socket fd; checks the fields copied from the registration. */
+static struct ukevent sock_event(int q, int fd, __u32 req_flags, void *ptr)
+{
+	struct ukevent ev[8], got;
+	int n = kt_get_some(q, ev, 8);
+
+	got = kt_only(ev, n, KEVENT_SOCKET, (__u32)fd);
+	cr_assert_eq(got.req_flags, req_flags, "req_flags %#x", got.req_flags);
+	cr_assert_eq(got.ptr, ptr, "user data not copied back");
+	return got;
+}
+
+static void watch(int q, int fd, __u32 event, __u32 req_flags, void *ptr)
+{
+	struct ukevent uk = kt_sock_ev(fd, event, req_flags);
+
+	uk.ptr = ptr;
+	kt_add(q, uk);
+}
+
+Test(socket, k17_tcp_recv, .description = "K17: TCP data gives RECV")
+{
+	struct ukevent got;
+	int q, a, b;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_tcp_pair(&a, &b);
+	watch(q, a, KEVENT_SOCKET_RECV | KEVENT_SOCKET_ACCEPT, 0, &a);
+	kt_expect_none(q);
+	kt_send(b, 100);
+	got = sock_event(q, a, 0, &a);
+	cr_assert_eq(got.event, KEVENT_SOCKET_RECV, "event %#x", got.event);
+	cr_assert_eq(got.ret_flags, 0);
+	close(a);
+	close(b);
+	kt_close(q);
+}
+
+Test(socket, k17_tcp_accept, .description = "K17: a connection on a listening socket gives ACCEPT")
+{
+	struct ukevent got;
+	int q, l, c, s;
+
+	kt_require_root();
+	q = kt_queue();
+	l = kt_tcp_listener();
+	watch(q, l, KEVENT_SOCKET_ACCEPT, KEVENT_REQ_ET, &l);
+	kt_expect_none(q);
+	c = kt_tcp_connect(l);
+	got = sock_event(q, l, KEVENT_REQ_ET, &l);
+	cr_assert_eq(got.event, KEVENT_SOCKET_ACCEPT, "event %#x", got.event);
+	s = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+	cr_assert_geq(s, 0, "ACCEPT reported but accept failed: %m");
+	close(s);
+	close(c);
+	close(l);
+	kt_close(q);
+}
+
+Test(socket, k17_tcp_send_when_space_frees,
+     .description = "K17: SEND fires when a full TCP socket becomes writable")
+{
+	int q, a, b, small = 4096, i, n = 0;
+	struct ukevent ev[8];
+	char buf[4096] = { 0 };
+
+	kt_require_root();
+	q = kt_queue();
+	kt_tcp_pair(&a, &b);
+	setsockopt(a, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	setsockopt(b, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	fcntl(a, F_SETFL, O_NONBLOCK);
+	while (send(a, buf, sizeof(buf), MSG_NOSIGNAL) > 0)
+		;
+	cr_assert_eq(errno, EAGAIN, "filling the socket: %m");
+
+	/* Not writable now: registered, nothing delivered. */
+	watch(q, a, KEVENT_SOCKET_SEND, KEVENT_REQ_ET, &a);
+	kt_expect_none(q);
+
+	/* The peer reads: room comes back. */
+	for (i = 0; i < KT_WAIT_MS / 20 && n == 0; i++) {
+		kt_drain(b);
+		n = kt_get(q, 1, 8, ev, 20);
+	}
+	cr_assert_eq(n, 1, "no SEND event after the peer drained the socket");
+	cr_assert_eq(kt_only(ev, n, KEVENT_SOCKET, (__u32)a).event, KEVENT_SOCKET_SEND);
+	close(a);
+	close(b);
+	kt_close(q);
+}
+
+Test(socket, k17_tcp_send_ready, .description = "K17: a writable TCP socket is SEND-ready")
+{
+	struct ukevent uk;
+	int q, a, b;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_tcp_pair(&a, &b);
+	uk = kt_sock_ev(a, KEVENT_SOCKET_SEND | KEVENT_SOCKET_RECV, 0);
+	cr_assert_eq(kt_ctl1(q, KEVENT_CTL_ADD, &uk), KEVENT_RET_DONE, "writable at ADD");
+	cr_assert_eq(uk.event, KEVENT_SOCKET_SEND, "ready bits %#x", uk.event);
+	watch(q, a, KEVENT_SOCKET_SEND, KEVENT_REQ_ALWAYS_QUEUE, &b);
+	cr_assert_eq(sock_event(q, a, KEVENT_REQ_ALWAYS_QUEUE, &b).event, KEVENT_SOCKET_SEND);
+	close(a);
+	close(b);
+	kt_close(q);
+}
+
+Test(socket, k17_tcp_peer_fin_recv,
+     .description = "K17: the peer closing (FIN) makes the socket readable: RECV")
+{
+	struct ukevent got;
+	char c;
+	int q, a, b;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_tcp_pair(&a, &b);
+	watch(q, a, KEVENT_SOCKET_RECV, KEVENT_REQ_ET, NULL);
+	close(b);
+	got = sock_event(q, a, KEVENT_REQ_ET, NULL);
+	cr_assert(got.event & KEVENT_SOCKET_RECV, "event %#x", got.event);
+	cr_assert_not(got.ret_flags & KEVENT_RET_BROKEN, "a FIN is not a breakage (%#x, %d)",
+		      got.ret_flags, (int)got.ret_data[1]);
+	cr_assert_eq(recv(a, &c, 1, MSG_DONTWAIT), 0, "end of file");
+	close(a);
+	kt_close(q);
+}
+
+Test(socket, k17_tcp_reset_broken_once,
+     .description = "K17: a reset delivers BROKEN once, then the interest is gone")
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	struct ukevent got;
+	int q, a, b;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_tcp_pair(&a, &b);
+	watch(q, a, KEVENT_SOCKET_RECV, 0, &q);
+	cr_assert_eq(setsockopt(b, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	close(b); /* RST */
+	got = sock_event(q, a, 0, &q);
+	cr_assert(got.ret_flags & KEVENT_RET_BROKEN, "ret_flags %#x, want BROKEN", got.ret_flags);
+	cr_assert_lt((int)got.ret_data[1], 0, "ret_data[1] = %d, want a negative errno",
+		     (int)got.ret_data[1]);
+	kt_expect_none(q);
+	kt_assert_gone(q, kt_sock_ev(a, KEVENT_SOCKET_RECV, 0));
+	close(a);
+	kt_close(q);
+}
+
+Test(socket, k17_tcp_hangup_both_ways_broken,
+     .description = "K17: a hang-up in both directions with nothing to read is BROKEN once")
+{
+	struct ukevent got;
+	int q, a, b;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_tcp_pair(&a, &b);
+	watch(q, a, KEVENT_SOCKET_RECV, 0, &b);
+	shutdown(a, SHUT_WR);
+	close(b);
+	got = sock_event(q, a, 0, &b);
+	cr_assert(got.ret_flags & KEVENT_RET_BROKEN, "ret_flags %#x, want BROKEN", got.ret_flags);
+	cr_assert_lt((int)got.ret_data[1], 0, "ret_data[1] = %d", (int)got.ret_data[1]);
+	kt_expect_none(q);
+	kt_assert_gone(q, kt_sock_ev(a, KEVENT_SOCKET_RECV, 0));
+	close(a);
+	kt_close(q);
+}
+
+Test(socket, k17_udp_recv, .description = "K17: a UDP datagram gives RECV")
+{
+	struct ukevent got;
+	int q, rx, tx;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_udp_pair(&rx, &tx);
+	watch(q, rx, KEVENT_SOCKET_RECV, KEVENT_REQ_ET, &rx);
+	kt_expect_none(q);
+	kt_send(tx, 1);
+	got = sock_event(q, rx, KEVENT_REQ_ET, &rx);
+	cr_assert_eq(got.event, KEVENT_SOCKET_RECV);
+	cr_assert_eq(got.ret_flags, 0);
+	close(rx);
+	close(tx);
+	kt_close(q);
+}
+
+static void unix_recv(int type)
+{
+	struct ukevent got;
+	int q, sv[2];
+
+	q = kt_queue();
+	kt_unix_pair(type, sv);
+	watch(q, sv[0], KEVENT_SOCKET_RECV, 0, sv);
+	kt_expect_none(q);
+	kt_send(sv[1], 5);
+	got = sock_event(q, sv[0], 0, sv);
+	cr_assert_eq(got.event, KEVENT_SOCKET_RECV);
+	cr_assert_eq(got.ret_flags, 0);
+	close(sv[0]);
+	close(sv[1]);
+	kt_close(q);
+}
+
+Test(socket, k17_unix_stream_recv, .description = "K17: AF_UNIX stream data gives RECV")
+{
+	kt_require_root();
+	unix_recv(SOCK_STREAM);
+}
+
+Test(socket, k17_unix_dgram_recv, .description = "K17: AF_UNIX datagram gives RECV")
+{
+	kt_require_root();
+	unix_recv(SOCK_DGRAM);
+}
+
+Test(socket, k17_unix_stream_peer_close,
+     .description = "K17: an AF_UNIX stream peer closing is noticed")
+{
+	struct ukevent got;
+	int q, sv[2];
+
+	kt_require_root();
+	q = kt_queue();
+	kt_unix_pair(SOCK_STREAM, sv);
+	watch(q, sv[0], KEVENT_SOCKET_RECV, KEVENT_REQ_ET, NULL);
+	kt_expect_none(q);
+	close(sv[1]);
+	got = sock_event(q, sv[0], KEVENT_REQ_ET, NULL);
+	cr_assert((got.event & KEVENT_SOCKET_RECV) || (got.ret_flags & KEVENT_RET_BROKEN),
+		  "event %#x ret_flags %#x", got.event, got.ret_flags);
+	close(sv[0]);
+	kt_close(q);
+}
+
+Test(socket, k17_close_removes_silently,
+     .description = "K17: closing the watched socket removes its interests silently")
+{
+	struct ukevent uk, ev[8];
+	int q, a, b, rx, tx, n;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_tcp_pair(&a, &b);
+	uk = kt_sock_ev(a, KEVENT_SOCKET_RECV, 0);
+	uk.user[0] = 3;
+	kt_add(q, uk);
+	close(a);
+	kt_send(b, 10); /* to a closed socket: the peer answers with a reset */
+	close(b);
+	kt_expect_none(q);
+
+	/* A new socket on the same descriptor number, same identity: a fresh interest. */
+	kt_udp_pair(&rx, &tx);
+	if (rx != a) {
+		cr_assert_eq(dup2(rx, a), a);
+		close(rx);
+		rx = a;
+	}
+	kt_add(q, uk);
+	kt_send(tx, 4);
+	n = kt_get_some(q, ev, 8);
+	cr_assert_eq(kt_only(ev, n, KEVENT_SOCKET, (__u32)rx).user[0], 3);
+	close(rx);
+	close(tx);
+	kt_close(q);
+}
+
+Test(socket, k17_close_drops_pending_event,
+     .description = "K17: an event pending when the socket is closed is not delivered")
+{
+	int q, rx, tx;
+
+	kt_require_root();
+	q = kt_queue();
+	kt_udp_pair(&rx, &tx);
+	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
+	kt_send(tx, 4);
+	kt_wait_readable(rx);
+	close(rx);
+	kt_expect_none(q);
+	close(tx);
+	kt_close(q);
+}

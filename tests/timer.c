@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+/*
+ * KEVENT_TIMER on bpf_timer (K19), with K8, K10, K12, K13 and K25. Real kernel timers; no
+ * assertion on how late a timer is. Expiration counts are checked against the clock: a
+ * drift-free periodic timer has fired floor(elapsed / period) times whatever the load.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+TestSuite(timer, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
+
+#define MS 1000000u
+
+static struct ukevent kt_timer_ev(__u32 sec, __u32 nsec, __u32 req_flags, __u64 user)
+{
+	struct ukevent uk = { .type = KEVENT_TIMER, .event = KEVENT_TIMER_FIRED };
+
+	uk.id.raw[0] = sec;
+	uk.id.raw[1] = nsec;
+	uk.req_flags = req_flags;
+	uk.user_u64 = user;
+	return uk;
+}
+
+static long kt_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Expirations delivered for the timer with this user value over ms milliseconds. */
+static unsigned long kt_collect(int q, __u64 user, long ms)
+{
+	long end = kt_now_ms() + ms;
+	unsigned long total = 0;
+	struct ukevent ev[16];
+
+	for (long left = ms; left > 0; left = end - kt_now_ms()) {
+		int n = kt_get(q, 1, 16, ev, left);
+
+		for (int i = 0; i < n; i++)
+			if (ev[i].type == KEVENT_TIMER && ev[i].user_u64 == user)
+				total += ev[i].ret_data[1];
+	}
+	return total;
+}
+
+Test(timer, k19_oneshot_fires_once, .description = "K19/K13: a ONESHOT timer fires once, then is gone")
+{
+	int q = kt_queue();
+	struct ukevent uk = kt_timer_ev(0, 20 * MS, KEVENT_REQ_ONESHOT, 7), ev[4];
+	long before = kt_now_ms();
+	int n;
+
+	kt_add(q, uk);
+	n = kt_get_some(q, ev, 4);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(ev[0].type, KEVENT_TIMER);
+	cr_assert_eq(ev[0].event, KEVENT_TIMER_FIRED);
+	cr_assert_eq(ev[0].user_u64, 7);
+	cr_assert_eq(ev[0].ret_data[1], 1, "one expiration, got %u", ev[0].ret_data[1]);
+	/* ret_data[0]: CLOCK_MONOTONIC milliseconds at expiry. */
+	cr_assert(ev[0].ret_data[0] >= (__u32)before && ev[0].ret_data[0] <= (__u32)kt_now_ms());
+	kt_expect_none(q);
+	kt_assert_gone(q, uk);
+	kt_close(q);
+}
+
+Test(timer, k19_periodic_no_drift, .description = "K19: a periodic timer keeps firing, its count follows the clock")
+{
+	int q = kt_queue();
+	long start = kt_now_ms(), elapsed;
+	unsigned long total;
+
+	kt_add(q, kt_timer_ev(0, 5 * MS, 0, 1));
+	total = kt_collect(q, 1, 300);
+	elapsed = kt_now_ms() - start;
+	/* Absolute re-arm: the n-th expiry is due at start + n * 5 ms. */
+	cr_assert(total + 2 >= (unsigned long)elapsed / 5 && total <= (unsigned long)elapsed / 5 + 1,
+		  "%lu expirations in %ld ms of a 5 ms timer", total, elapsed);
+	kt_close(q);
+}
+
+Test(timer, k12_expirations_merge, .description = "K12/K19: expirations slept through merge into one event with their count")
+{
+	int q = kt_queue();
+	struct ukevent ev[8];
+	int n;
+
+	kt_add(q, kt_timer_ev(0, 5 * MS, 0, 1));
+	kt_sleep_ms(100);
+	n = kt_get(q, 1, 8, ev, KT_WAIT_MS);
+	cr_assert_eq(n, 1, "one event for one timer, got %d", n);
+	cr_assert_geq(ev[0].ret_data[1], 2, "merged expirations counted: %u", ev[0].ret_data[1]);
+	kt_close(q);
+}
+
+Test(timer, k10_remove_stops_at_once, .description = "K10: after REMOVE returns no expiry is delivered, not even one already queued")
+{
+	int q = kt_queue();
+	struct ukevent uk = kt_timer_ev(0, 2 * MS, 0, 3), ev[8];
+
+	kt_add(q, uk);
+	kt_get_some(q, ev, 8);
+	kt_sleep_ms(20); /* more expiries wait in the ring and in the slot */
+	kt_done(q, KEVENT_CTL_REMOVE, uk);
+	kt_expect_none(q);
+	kt_close(q);
+}
+
+Test(timer, k8_modify_restarts_with_new_flags, .description = "K8/K19: MODIFY restarts the timer: a periodic timer made ONESHOT fires once more, then is gone")
+{
+	int q = kt_queue();
+	struct ukevent uk = kt_timer_ev(0, 10 * MS, 0, 4), ev[4];
+
+	/* The period is the timer's id, part of its identity: MODIFY keeps it. */
+	kt_add(q, uk);
+	cr_assert_geq(kt_get_some(q, ev, 4), 1);
+	uk.req_flags = KEVENT_REQ_ONESHOT;
+	kt_done(q, KEVENT_CTL_MODIFY, uk);
+	cr_assert_eq(kt_get_some(q, ev, 4), 1);
+	cr_assert_eq(ev[0].req_flags, KEVENT_REQ_ONESHOT);
+	kt_expect_none(q);
+	kt_assert_gone(q, uk);
+	kt_close(q);
+}
+
+Test(timer, k19_stays_in_its_queue, .description = "K19: a timer of one queue never shows up in another")
+{
+	int a = kt_queue(), b = kt_queue();
+	struct ukevent ev[4];
+
+	kt_add(a, kt_timer_ev(0, 5 * MS, 0, 5));
+	cr_assert_geq(kt_get_some(a, ev, 4), 1);
+	kt_expect_none(b);
+	kt_close(a);
+	kt_close(b);
+}
+
+static unsigned long kt_kernel_timers(int q)
+{
+	struct kevent_stats st;
+
+	cr_assert_eq(kevent_stats(q, &st), 0);
+	return st.kernel_timers;
+}
+
+Test(timer, k2_close_cancels_timers, .description = "K2/K19: kevent_close cancels the queue's timers: the kernel lets go of them")
+{
+	int a = kt_queue(), b = kt_queue();
+	long end;
+
+	kt_add(b, kt_timer_ev(100, 0, 0, 9));
+	for (int i = 0; i < 5; i++)
+		kt_add(a, kt_timer_ev(0, 1 * MS, 0, (__u64)i));
+	cr_assert_eq(kt_kernel_timers(b), 6);
+	kt_close(a);
+	/* Each goes when it next comes due, a millisecond away; the other queue's stays. */
+	end = kt_now_ms() + KT_WAIT_MS;
+	while (kt_kernel_timers(b) != 1 && kt_now_ms() < end)
+		kt_sleep_ms(5);
+	cr_assert_eq(kt_kernel_timers(b), 1);
+	kt_close(b);
+}
+
+Test(timer, k25_bad_periods, .description = "K25: zero period, nanoseconds >= 1e9, unknown event bits are EINVAL")
+{
+	int q = kt_queue();
+	struct ukevent bad[3] = { kt_timer_ev(0, 0, 0, 1), kt_timer_ev(1, 1000000000u, 0, 2),
+				  kt_timer_ev(1, 0, 0, 3) };
+
+	bad[2].event = 0x2;
+	cr_assert_eq(kevent_ctl(q, KEVENT_CTL_ADD, 3, bad), 3);
+	for (int i = 0; i < 3; i++)
+		kt_assert_failed(&bad[i], EINVAL);
+	kt_close(q);
+}
+
+Test(timer, k25_full_map_is_enospc, .description = "K25: more timers than the kernel side holds: ENOSPC on those, the others armed")
+{
+	struct ukevent uk[12], ev[16];
+	int q, got = 0;
+
+	/* Before the first kevent_init of this process: the kernel side holds 8 interests. */
+	setenv("KEVENT_MAX_INTERESTS", "8", 1);
+	q = kt_queue();
+	for (int i = 0; i < 12; i++)
+		uk[i] = kt_timer_ev(0, 5 * MS, KEVENT_REQ_ONESHOT, (__u64)i);
+	cr_assert_eq(kevent_ctl(q, KEVENT_CTL_ADD, 12, uk), 12);
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(uk[i].ret_flags, 0, "timer %d armed", i);
+	for (int i = 8; i < 12; i++)
+		kt_assert_failed(&uk[i], ENOSPC);
+	while (got < 8) {
+		int n = kt_get(q, 1, 16, ev, KT_WAIT_MS);
+
+		cr_assert_gt(n, 0, "the 8 armed timers fire (%d so far)", got);
+		got += n;
+	}
+	cr_assert_eq(got, 8);
+	kt_close(q);
+}
