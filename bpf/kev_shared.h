@@ -12,7 +12,7 @@
 
 #define KEV_MAX_QUEUES	  64	    /* queues one process can have open at once */
 #define KEV_MAX_SLOTS	  (1 << 18) /* interests the kernel side can track, all queues */
-#define KEV_SOCK_WATCHES  4	    /* interests (all queues) on one socket */
+#define KEV_SOCK_WATCHES  8	    /* interests (all queues) on one socket; more: -ENOSPC */
 #define KEV_RINGBUF_BYTES (256 * 1024)
 
 /*
@@ -118,7 +118,10 @@ struct kev_inode_val {
 
 struct kev_inode_ctl {
 	__u64 bloom[(1 << KEV_INODE_BLOOM_BITS) / 64];
+	__u64 watched;	/* inodes watched (kev_inodes elements): 0, and nothing is looked at */
 	__u64 log_lost; /* entries kev_inode_log had no room for */
+	__u64 renames;	/* renames waiting for their moved inode (inode.bpf.c)... */
+	__u64 rename_until; /* ...until this jiffy at most */
 };
 
 static inline __u32 kev_inode_hash(__u32 dev, __u64 ino)

@@ -2,11 +2,17 @@
 /*
  * What the kernel gives no tracepoint for (a socket's send space, an AF_UNIX peer's
  * close) comes from the queue's own epoll set. Several interests on one descriptor share
- * one registration, edge-triggered: epoll supplies edges, the core supplies level, ET and
- * ONESHOT like for every other source.
+ * one node and one edge-triggered registration: epoll supplies edges, the core supplies
+ * ET and ONESHOT like for every other source.
+ *
+ * Level mode (K13) uses a second, level-triggered registration in q->lvl_fd, an epoll set
+ * nested in the queue's: an interest joins it at its first delivery in level mode, and from
+ * then on each harvest sees it again while its object is still ready, and the queue's
+ * descriptor polls readable exactly then (K2), with no system call per re-check.
  *
  * epoll data carries (generation, fd) rather than a pointer: a thread that slept in
- * epoll_wait may bring back an event for a node another thread has freed since.
+ * epoll_wait may bring back an event for a node another thread has freed since. The top
+ * bit of the generation says which of the two sets the event came from.
  */
 #include <errno.h>
 #include <linux/kcmp.h>
@@ -17,11 +23,14 @@
 
 #include "internal.h"
 
+#define KEV_FDTAG_LEVEL 0x80000000u
+
 struct kev_fdnode {
 	struct kev_hnode hnode;
 	int fd;
 	__u32 gen;
-	__u32 events; /* what is registered with epoll now */
+	__u32 events; /* registered in q->fd now, edge-triggered */
+	__u32 level;  /* registered in q->lvl_fd now, level-triggered */
 	struct kev_interest *head;
 };
 
@@ -41,37 +50,56 @@ static void kev_fdnode_free(struct kev_queue *q, struct kev_fdnode *n)
 {
 	if (n->events)
 		epoll_ctl(q->fd, EPOLL_CTL_DEL, n->fd, NULL);
+	if (n->level)
+		epoll_ctl(q->lvl_fd, EPOLL_CTL_DEL, n->fd, NULL);
 	kev_htab_remove(&q->fdnodes, &n->hnode);
 	free(n);
+}
+
+/* Make one of the node's two registrations say `want` (0: none). */
+static int kev_fdnode_register(struct kev_fdnode *n, int epfd, __u32 *have, __u32 want,
+			       __u32 flags)
+{
+	struct epoll_event ev = {
+		.events = want | flags,
+		.data.u64 = (__u64)(n->gen | (flags & EPOLLET ? 0 : KEV_FDTAG_LEVEL)) << 32 |
+			    (__u32)n->fd,
+	};
+	int op, err = 0;
+
+	if (want == *have)
+		return 0;
+	op = !want ? EPOLL_CTL_DEL : *have ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	if (epoll_ctl(epfd, op, n->fd, &ev)) {
+		err = -errno;
+		/* The descriptor was closed (and maybe reopened) since: epoll dropped it. */
+		if (op == EPOLL_CTL_MOD && err == -ENOENT)
+			err = epoll_ctl(epfd, EPOLL_CTL_ADD, n->fd, &ev) ? -errno : 0;
+		else if (op == EPOLL_CTL_DEL)
+			err = 0;
+	}
+	if (!err)
+		*have = want;
+	return err;
 }
 
 /* Register the union of what the node's interests need; free the node when it is none. */
 static int kev_fdnode_sync(struct kev_queue *q, struct kev_fdnode *n)
 {
-	struct epoll_event ev = { .data.u64 = (__u64)n->gen << 32 | (__u32)n->fd };
+	__u32 edge = 0, level = 0;
 	struct kev_interest *it;
-	__u32 want = 0;
-	int op, err = 0;
+	int err;
 
-	for (it = n->head; it; it = it->fd_next)
-		want |= it->fd_events;
-	if (!want) {
+	for (it = n->head; it; it = it->fd_next) {
+		edge |= it->fd_events;
+		level |= it->lvl_events;
+	}
+	if (!edge && !level) {
 		kev_fdnode_free(q, n);
 		return 0;
 	}
-	if (want == n->events)
-		return 0;
-	ev.events = want | EPOLLET;
-	op = n->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-	if (epoll_ctl(q->fd, op, n->fd, &ev)) {
-		err = -errno;
-		/* The descriptor was closed and reopened since: epoll dropped the old one. */
-		if (op == EPOLL_CTL_MOD && err == -ENOENT)
-			err = epoll_ctl(q->fd, EPOLL_CTL_ADD, n->fd, &ev) ? -errno : 0;
-	}
-	if (!err)
-		n->events = want;
-	return err;
+	err = kev_fdnode_register(n, q->fd, &n->events, edge, EPOLLET);
+	return err ? err : kev_fdnode_register(n, q->lvl_fd, &n->level, level, 0);
 }
 
 static void kev_fdnode_unlink(struct kev_interest *it)
@@ -90,7 +118,8 @@ static void kev_fdnode_unlink(struct kev_interest *it)
 
 static __u32 kev_fdnode_newgen(struct kev_queue *q)
 {
-	return ++q->fdnode_gen ? q->fdnode_gen : ++q->fdnode_gen;
+	q->fdnode_gen = (q->fdnode_gen + 1) & ~KEV_FDTAG_LEVEL;
+	return q->fdnode_gen ? q->fdnode_gen : ++q->fdnode_gen;
 }
 
 /*
@@ -115,10 +144,18 @@ static bool kev_fd_in_epoll(int epfd, int fd)
 	}
 }
 
+/* The node's descriptor still names the file its registrations were made for. */
+static bool kev_fdnode_alive(struct kev_queue *q, const struct kev_fdnode *n)
+{
+	if (n->events)
+		return kev_fd_in_epoll(q->fd, n->fd);
+	return !n->level || kev_fd_in_epoll(q->lvl_fd, n->fd);
+}
+
 /* The interest's descriptor still names the file its registration was made for. */
 bool kev_fdwatch_alive(struct kev_queue *q, const struct kev_interest *it)
 {
-	return it->fdn && kev_fd_in_epoll(q->fd, it->fd);
+	return it->fdn && kev_fdnode_alive(q, it->fdn);
 }
 
 /*
@@ -137,15 +174,17 @@ static void kev_fdnode_renew(struct kev_queue *q, struct kev_fdnode *n)
 	}
 	n->head = NULL;
 	n->events = 0;
+	n->level = 0;
 	n->gen = kev_fdnode_newgen(q);
 }
 
+/* Put the interest on its descriptor's node, with its edge-triggered events. */
 int kev_fdwatch_add(struct kev_queue *q, struct kev_interest *it, __u32 epoll_events)
 {
 	struct kev_fdnode *n = kev_fdnode_find(q, it->fd);
 	int err;
 
-	if (n && !kev_fd_in_epoll(q->fd, n->fd))
+	if (n && !kev_fdnode_alive(q, n))
 		kev_fdnode_renew(q, n);
 	if (!n) {
 		n = calloc(1, sizeof(*n));
@@ -193,17 +232,52 @@ int kev_fdwatch_set(struct kev_queue *q, struct kev_interest *it, __u32 epoll_ev
 	return kev_fdnode_sync(q, it->fdn);
 }
 
+/*
+ * Level mode: keep the interest in the level-triggered set (on) or take it out. Joining
+ * costs one epoll_ctl() in the interest's life, not one per delivery.
+ */
+int kev_fdwatch_level(struct kev_queue *q, struct kev_interest *it, bool on)
+{
+	__u32 want = on && it->src->pollmask ? (__u32)(__u16)it->src->pollmask(it) : 0;
+
+	if (want == it->lvl_events)
+		return 0;
+	it->lvl_events = want;
+	if (!it->fdn)
+		return want ? kev_fdwatch_add(q, it, it->fd_events) : 0;
+	return kev_fdnode_sync(q, it->fdn);
+}
+
 void kev_fdwatch_dispatch(struct kev_queue *q, __u64 tag, __u32 revents)
 {
 	struct kev_fdnode *n = kev_fdnode_find(q, (int)(__u32)tag);
+	bool level = (tag >> 32) & KEV_FDTAG_LEVEL;
 	struct kev_interest *it, *next;
 
-	if (!n || n->gen != tag >> 32)
+	if (!n || n->gen != ((tag >> 32) & ~KEV_FDTAG_LEVEL))
 		return; /* freed since epoll_wait returned it */
 	for (it = n->head; it; it = next) {
+		/* Only what this interest registered in that set, plus errors and hang-ups. */
+		__u32 mask = level ? it->lvl_events : it->fd_events;
+
 		next = it->fd_next;
-		kev_fire(q, it, it->src->classify(it, (short)revents));
+		if (mask)
+			kev_fire(q, it, it->src->classify(it, (short)(revents & (mask | EPOLLERR |
+										 EPOLLHUP))));
 	}
+}
+
+/* The level set is readable: see which of its descriptors are ready now. */
+void kev_fdwatch_harvest_level(struct kev_queue *q)
+{
+	struct epoll_event ev[64];
+	int n;
+
+	do {
+		n = epoll_wait(q->lvl_fd, ev, 64, 0);
+		for (int i = 0; i < n; i++)
+			kev_fdwatch_dispatch(q, ev[i].data.u64, ev[i].events);
+	} while (n == 64);
 }
 
 static void kev_fdnode_free_node(struct kev_hnode *h, void *q)

@@ -6,8 +6,8 @@
  * One queue = one epoll descriptor (the fd the caller holds) watching its BPF ring buffer,
  * an eventfd the library raises while events wait in userspace, and the descriptors of the
  * sources the kernel has no hook for. Every interest lives in the queue's identity table;
- * it is on at most one of: the ready list, the recheck list (level mode, K13), or the list
- * of one call that has just delivered it.
+ * it is on at most one of: the ready list, or the list of one call that has just delivered
+ * it (level mode then keeps watching it through the queue's level-triggered epoll set).
  */
 #ifndef KEV_INTERNAL_H
 #define KEV_INTERNAL_H
@@ -27,8 +27,9 @@
 #define KEV_NO_SLOT UINT32_MAX
 
 /* epoll data of the queue's own descriptors; anything else tags a kev_fdnode (fdwatch.c). */
-#define KEV_EP_RING 0
-#define KEV_EP_KICK 1
+#define KEV_EP_RING	0
+#define KEV_EP_KICK	1
+#define KEV_EP_LEVEL	2 /* q->lvl_fd, the level-triggered set (fdwatch.c) */
 
 /* Every call fails with a negative errno and sets errno too. */
 static inline int kev_err(int err)
@@ -69,7 +70,6 @@ struct kev_source {
 enum kev_where {
 	KEV_NOWHERE,
 	KEV_READY,   /* q->ready: to be delivered */
-	KEV_RECHECK, /* q->recheck: delivered in level mode, re-checked at the next harvest */
 	KEV_TAKEN,   /* on the list of the call that delivered it */
 };
 
@@ -93,7 +93,8 @@ struct kev_interest {
 	/* interests sharing one epoll registration (kev_fdnode) */
 	struct kev_fdnode *fdn;
 	struct kev_interest *fd_next;
-	__u32 fd_events; /* EPOLL* this interest needs */
+	__u32 fd_events;  /* EPOLL* this interest needs, edge-triggered */
+	__u32 lvl_events; /* EPOLL* it is re-checked on in level mode (0: not yet, or ET) */
 	/* poll.c, pipe.c: the queue (alive); aio.c: the transfer; signal.c: arrivals before ADD */
 	union {
 		void *priv;
@@ -125,7 +126,7 @@ struct kev_queue {
 	struct kev_htab fdnodes; /* kev_fdnode by descriptor */
 	__u32 fdnode_gen;	 /* tells a node from an older one on the same descriptor */
 	struct kev_list ready;
-	struct kev_list recheck;
+	int lvl_fd; /* epoll set, level-triggered, nested in fd: level-mode re-checks (K13) */
 
 	/* The caller's kevent_ring (K3): [uidx, kidx) holds `used` uncommitted events. */
 	struct kevent_ring *ring;
@@ -203,6 +204,8 @@ int kev_fdwatch_add(struct kev_queue *q, struct kev_interest *it, __u32 epoll_ev
 void kev_fdwatch_del(struct kev_queue *q, struct kev_interest *it);
 int kev_fdwatch_set(struct kev_queue *q, struct kev_interest *it, __u32 epoll_events);
 void kev_fdwatch_dispatch(struct kev_queue *q, __u64 tag, __u32 revents);
+int kev_fdwatch_level(struct kev_queue *q, struct kev_interest *it, bool on);
+void kev_fdwatch_harvest_level(struct kev_queue *q);
 void kev_fdwatch_free_all(struct kev_queue *q);
 bool kev_fdwatch_alive(struct kev_queue *q, const struct kev_interest *it);
 

@@ -86,6 +86,8 @@ static void kev_queue_destroy(struct kev_queue *q)
 		kev_kernel_queue_close(q);
 	if (q->kick_fd >= 0)
 		close(q->kick_fd);
+	if (q->lvl_fd >= 0)
+		close(q->lvl_fd);
 	if (q->fd >= 0)
 		close(q->fd);
 	pthread_cond_destroy(&q->space);
@@ -118,12 +120,13 @@ static int kev_queue_setup(struct kev_queue *q)
 	pthread_cond_init(&q->space, &ca);
 	pthread_condattr_destroy(&ca);
 	kev_list_init(&q->ready);
-	kev_list_init(&q->recheck);
+
 	q->refs = 1;
 	q->qidx = -1;
 	q->fd = epoll_create1(EPOLL_CLOEXEC);
+	q->lvl_fd = epoll_create1(EPOLL_CLOEXEC);
 	q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (q->fd < 0 || q->kick_fd < 0)
+	if (q->fd < 0 || q->lvl_fd < 0 || q->kick_fd < 0)
 		return -errno;
 	err = kev_htab_init(&q->ids);
 	if (!err)
@@ -134,6 +137,8 @@ static int kev_queue_setup(struct kev_queue *q)
 		err = kev_epoll_add(q->fd, q->rb.map_fd, KEV_EP_RING);
 	if (!err)
 		err = kev_epoll_add(q->fd, q->kick_fd, KEV_EP_KICK);
+	if (!err)
+		err = kev_epoll_add(q->fd, q->lvl_fd, KEV_EP_LEVEL);
 	return err;
 }
 

@@ -107,29 +107,14 @@ static void kev_rescan_node(struct kev_hnode *n, void *q)
 		kev_fire(q, it, it->uk.event);
 }
 
-/* Re-check interests delivered in level mode (K13): still ready means ready again. */
-static void kev_recheck(struct kev_queue *q)
-{
-	struct kev_interest *its[KEV_CHECK_BATCH];
-	__u32 bits[KEV_CHECK_BATCH];
-	unsigned int n, i;
-
-	while (!kev_list_empty(&q->recheck)) {
-		for (n = 0; n < KEV_CHECK_BATCH && !kev_list_empty(&q->recheck); n++) {
-			its[n] = kev_container_of(q->recheck.next, struct kev_interest, link);
-			kev_unqueue(its[n]);
-		}
-		kev_check(its, n, bits);
-		for (i = 0; i < n; i++)
-			kev_fire(q, its[i], bits[i]);
-	}
-}
-
 void kev_dispatch(struct kev_queue *q, const struct epoll_event *ev, int n)
 {
-	for (int i = 0; i < n; i++)
-		if (ev[i].data.u64 != KEV_EP_RING && ev[i].data.u64 != KEV_EP_KICK)
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.u64 == KEV_EP_LEVEL)
+			kev_fdwatch_harvest_level(q);
+		else if (ev[i].data.u64 != KEV_EP_RING && ev[i].data.u64 != KEV_EP_KICK)
 			kev_fdwatch_dispatch(q, ev[i].data.u64, ev[i].events);
+	}
 }
 
 /* Gather everything that became ready since the last call, without blocking. */
@@ -143,7 +128,6 @@ void kev_harvest(struct kev_queue *q)
 		q->seen_overflows = ov;
 		kev_htab_each(&q->ids, kev_rescan_node, q);
 	}
-	kev_recheck(q);
 	if (q->fdnodes.count) {
 		struct epoll_event ev[64];
 		int n = epoll_wait(q->fd, ev, 64, 0);
@@ -233,22 +217,20 @@ unsigned int kev_deliver(struct kev_queue *q, struct ukevent *out, unsigned int 
 }
 
 /*
- * A call is done with what it delivered: interests that fired again meanwhile go back on
- * the ready list, level-mode ones on the recheck list (never twice in one call).
+ * A call is done with what it delivered in level mode (never twice in one call): the
+ * level-triggered set re-checks them from now on (K13). Readiness seen meanwhile is what
+ * that set reports anyway; breakage, a close or a READY is not, so those go back on the
+ * ready list.
  */
 void kev_settle(struct kev_queue *q, struct kev_list *taken)
 {
 	while (!kev_list_empty(taken)) {
 		struct kev_interest *it = kev_container_of(taken->next, struct kev_interest, link);
-		__u32 bits = it->fired;
+		__u32 bits = it->fired & (KEV_PEND_MASK | KEV_PEND_DEAD);
 
 		kev_unqueue(it);
 		it->fired = 0;
-		if (bits) {
-			kev_fire(q, it, bits);
-		} else {
-			it->where = KEV_RECHECK;
-			kev_list_add_tail(&it->link, &q->recheck);
-		}
+		if (kev_fdwatch_level(q, it, true) || bits || (it->ret_flags & KEVENT_RET_BROKEN))
+			kev_fire(q, it, bits ? bits : KEV_PEND_HUP); /* or look again at once */
 	}
 }

@@ -72,8 +72,8 @@ static bool kev_time_left(const struct kev_deadline *d, struct timespec *left)
 
 void kev_kick_update(struct kev_queue *q)
 {
-	bool want = !kev_list_empty(&q->ready) || !kev_list_empty(&q->recheck) ||
-		    q->wake_left || q->closed || !kev_rb_empty(&q->rb);
+	bool want = !kev_list_empty(&q->ready) || q->wake_left || q->closed ||
+		    !kev_rb_empty(&q->rb);
 	__u64 v = 1;
 
 	if (want == q->kicked)
