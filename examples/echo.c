@@ -8,6 +8,7 @@
  *   CLIENTS threads  CLIENT_CONNS connections each, MSGS_PER_CONN messages per connection,
  *                    every echo checked byte for byte, then close and start again
  *   notifier thread  KEVENT_CTL_READY on a KEVENT_UNOTIFY interest every 100 ms
+ *   kernel timer     a periodic KEVENT_TIMER of TICK_MS, counted by the server
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,6 +29,7 @@
 #include "kevent.h"
 
 #define RUN_SECONDS   4.0  /* how long the clients keep opening connections */
+#define TICK_MS	      250  /* the period of the kernel timer */
 #define RUN_LIMIT     10.0 /* give up: events were lost and someone waits forever */
 #define CLIENTS	      4
 #define CLIENT_CONNS  100 /* concurrent connections per client thread */
@@ -51,6 +53,7 @@ struct server {
 	unsigned int open;    /* accepted and not yet closed */
 	uint64_t accepted, echoed_bytes;
 	uint64_t ev_all, ev_accept, ev_recv, ev_broken, ev_unotify, ev_stale;
+	uint64_t ticks; /* timer expirations, merged ones included */
 	uint64_t ring_placed, ring_committed, ring_bad, copy_failed;
 };
 
@@ -139,6 +142,12 @@ static int watch_socket(int kfd, int fd, __u32 event, struct conn *c)
 }
 
 /* The notifier's interest: READY must name the same (type, id, user) as the ADD. */
+static struct ukevent timer_entry(void)
+{
+	return (struct ukevent){.id.raw[1] = TICK_MS * 1000000u, .type = KEVENT_TIMER,
+				.event = KEVENT_TIMER_FIRED};
+}
+
 static struct ukevent unotify_entry(void)
 {
 	return (struct ukevent){.id.raw[0] = 1, .type = KEVENT_UNOTIFY, .event = 1};
@@ -244,6 +253,8 @@ static void handle_event(struct server *s, const struct ukevent *ev)
 	s->ev_all++;
 	if (ev->type == KEVENT_UNOTIFY) {
 		s->ev_unotify++;
+	} else if (ev->type == KEVENT_TIMER) {
+		s->ticks += ev->ret_data[1];
 	} else if (ev->type != KEVENT_SOCKET) {
 		fail("event of unexpected type %u", ev->type);
 	} else if (c == &s->listener) {
@@ -483,6 +494,8 @@ static void print_summary(const struct server *s, const struct client *cl,
 	printf("  events: accept %" PRIu64 "  recv %" PRIu64 "  broken %" PRIu64
 	       "  unotify %" PRIu64 " (of %" PRIu64 " sent)\n",
 	       s->ev_accept, s->ev_recv, s->ev_broken, s->ev_unotify, nt->sent);
+	printf("  kernel timer           %" PRIu64 " ticks of %d ms (%.0f expected)\n", s->ticks,
+	       TICK_MS, secs * 1000 / TICK_MS);
 	printf("  events/s               %.0f\n", s->ev_all / secs);
 	printf("  ring                   %" PRIu64 " placed, %" PRIu64 " committed, %" PRIu64
 	       " copy failed\n",
@@ -514,7 +527,7 @@ int main(void)
 	struct server s = {0};
 	struct client cl[CLIENTS] = {0}, total;
 	struct notifier nt = {0};
-	struct ukevent ev = unotify_entry(), *buf;
+	struct ukevent ev = unotify_entry(), tick = timer_entry(), *buf;
 	struct kevent_stats st = {0};
 	double start;
 	int ret;
@@ -535,6 +548,8 @@ int main(void)
 	ret = watch_socket(s.kfd, s.lfd, KEVENT_SOCKET_ACCEPT, &s.listener);
 	if (!ret)
 		ret = ctl_one(s.kfd, KEVENT_CTL_ADD, &ev);
+	if (!ret)
+		ret = ctl_one(s.kfd, KEVENT_CTL_ADD, &tick);
 	if (ret) {
 		fprintf(stderr, "echo: registering interests: %s\n", strerror(-ret));
 		return 1;
