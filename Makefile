@@ -34,7 +34,7 @@ APP_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude
 SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 DEPS	:= clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config libcriterion-dev \
-	make gcc libc6-dev
+	make gcc libc6-dev wrk
 
 ifeq ($(V),1)
 Q =
@@ -72,9 +72,11 @@ $(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c bpf/kevent.bpf.h bpf/kev_shared.h include/uke
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+# maps.bpf.o first: libbpf 1.1's linker gives a map seen extern before its definition
+# offset 0 in .maps, and the skeleton then fails to relocate.
 $(OUTPUT)/kevent.bpf.o: $(BPF_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(BPFTOOL) gen object $@ $^
+	$(Q)$(BPFTOOL) gen object $@ $(filter %/maps.bpf.o,$^) $(filter-out %/maps.bpf.o,$^)
 
 $(OUTPUT)/kevent.skel.h: $(OUTPUT)/kevent.bpf.o
 	$(call msg,SKEL,$@)
@@ -131,7 +133,7 @@ $(OUTPUT)/asan/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(ASAN_OBJS)
 asan: deps $(OUTPUT)/asan/kevent-tests
 	$(call msg,TEST,$(OUTPUT)/asan/kevent-tests)
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		$(OUTPUT)/asan/kevent-tests
+		LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) $(OUTPUT)/asan/kevent-tests
 
 # Examples and benchmarks link the static library.
 $(OUTPUT)/%: examples/%.c $(OUTPUT)/libkevent.a
@@ -152,15 +154,22 @@ clean:
 	$(call msg,CLEAN,$(OUTPUT))
 	$(Q)rm -rf $(OUTPUT)
 
-# Benchmarks: one program per scenario in bench/, each runnable alone.
+# Benchmarks: one program per scenario in bench/, each runnable alone, sharing bench/bench.h.
+# `make bench` runs the scenarios in order (each appends its rows to build/bench.json), then
+# bench/report prints the combined table. Never part of `make test`.
 BENCH_BINS := $(patsubst bench/%.c,$(OUTPUT)/bench/%,$(BENCH_SRCS))
+BENCH_RUN  := harvest wakeup register unrelated http
 
 $(OUTPUT)/bench:
 	$(Q)mkdir -p $@
 
-$(OUTPUT)/bench/%: bench/%.c $(OUTPUT)/libkevent.a | $(OUTPUT)/bench
+$(OUTPUT)/bench/%: bench/%.c bench/bench.h $(OUTPUT)/libkevent.a | $(OUTPUT)/bench
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(APP_CFLAGS) -o $@ $< $(OUTPUT)/libkevent.a $(LIBS)
+	$(Q)$(CC) $(APP_CFLAGS) -o $@ $< $(OUTPUT)/libkevent.a $(LIBS) -lm
 
 bench: deps $(BENCH_BINS)
-	$(Q)for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+	$(Q)rm -f $(OUTPUT)/bench.json
+	$(Q)fail=0; for b in $(BENCH_RUN); do \
+		echo "== $$b"; $(OUTPUT)/bench/$$b || fail=1; echo; \
+	done; \
+	echo "== all results ($(OUTPUT)/bench.json)"; $(OUTPUT)/bench/report; exit $$fail

@@ -15,6 +15,7 @@
 /* NULL: a type this build does not implement yet (-ENOSYS, K7). */
 static const struct kev_source *const kev_sources[KEVENT_MAX] = {
 	[KEVENT_SOCKET] = &kev_socket_source,
+	[KEVENT_INODE] = &kev_inode_source,
 	[KEVENT_TIMER] = &kev_timer_source,
 	[KEVENT_POLL] = &kev_poll_source,
 	[KEVENT_AIO] = &kev_aio_source,
