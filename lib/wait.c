@@ -218,26 +218,35 @@ static int kev_collect(struct kev_queue *q, struct ukevent *out, unsigned int mi
 	return got ? (int)got : err;
 }
 
-KEV_API int kevent_get_events(int ctl_fd, unsigned int min_nr, unsigned int max_nr,
-			      struct timespec timeout, struct ukevent *buf, unsigned int flags)
+/* What both calls share once their own arguments are checked; old_uidx: kevent_wait(). */
+static int kev_wait_call(int fd, struct ukevent *out, unsigned int min_nr, unsigned int max_nr,
+			 struct timespec timeout, unsigned int flags, const unsigned int *old_uidx)
 {
 	struct kev_deadline d;
 	struct kev_queue *q;
-	int err;
+	int err = kev_deadline_init(&d, timeout, flags);
 
+	if (err)
+		return kev_err(err);
+	q = kev_queue_get(fd, &err);
+	if (!q)
+		return kev_err(err);
+	if (old_uidx && !q->ring)
+		err = -EINVAL; /* kevent_wait() copies into the ring only */
+	else
+		err = max_nr ? kev_collect(q, out, min_nr, max_nr, &d, old_uidx) : 0;
+	kev_queue_put(q);
+	return err < 0 ? kev_err(err) : err;
+}
+
+KEV_API int kevent_get_events(int ctl_fd, unsigned int min_nr, unsigned int max_nr,
+			      struct timespec timeout, struct ukevent *buf, unsigned int flags)
+{
 	if (max_nr > KEVENT_MAX_BATCH || min_nr > max_nr)
 		return kev_err(-EINVAL);
 	if (!buf && max_nr)
 		return kev_err(-EFAULT);
-	err = kev_deadline_init(&d, timeout, flags);
-	if (err)
-		return kev_err(err);
-	q = kev_queue_get(ctl_fd, &err);
-	if (!q)
-		return kev_err(err);
-	err = max_nr ? kev_collect(q, buf, min_nr, max_nr, &d, NULL) : 0;
-	kev_queue_put(q);
-	return err < 0 ? kev_err(err) : err;
+	return kev_wait_call(ctl_fd, buf, min_nr, max_nr, timeout, flags, NULL);
 }
 
 KEV_API int kevent_set_spin(int fd, unsigned int usec)
@@ -260,22 +269,7 @@ KEV_API int kevent_set_spin(int fd, unsigned int usec)
 KEV_API int kevent_wait(int ctl_fd, unsigned int num, unsigned int old_uidx,
 			struct timespec timeout, unsigned int flags)
 {
-	struct kev_deadline d;
-	struct kev_queue *q;
-	int err;
-
 	if (num > KEVENT_MAX_BATCH)
 		return kev_err(-EINVAL);
-	err = kev_deadline_init(&d, timeout, flags);
-	if (err)
-		return kev_err(err);
-	q = kev_queue_get(ctl_fd, &err);
-	if (!q)
-		return kev_err(err);
-	if (!q->ring)
-		err = -EINVAL;
-	else
-		err = num ? kev_collect(q, NULL, 1, num, &d, &old_uidx) : 0;
-	kev_queue_put(q);
-	return err < 0 ? kev_err(err) : err;
+	return kev_wait_call(ctl_fd, NULL, 1, num, timeout, flags, &old_uidx);
 }
