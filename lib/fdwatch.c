@@ -267,17 +267,19 @@ void kev_fdwatch_dispatch(struct kev_queue *q, __u64 tag, __u32 revents)
 	}
 }
 
-/* The level set is readable: see which of its descriptors are ready now. */
+/*
+ * The level set is readable: see which of its descriptors are ready now. One look only:
+ * level-triggered, whatever is still ready stays reported (epoll puts it back at the end
+ * of its list), so asking again until fewer come back would never end while more than a
+ * batch of objects is ready.
+ */
 void kev_fdwatch_harvest_level(struct kev_queue *q)
 {
-	struct epoll_event ev[64];
-	int n;
+	struct epoll_event ev[256];
+	int n = epoll_wait(q->lvl_fd, ev, 256, 0);
 
-	do {
-		n = epoll_wait(q->lvl_fd, ev, 64, 0);
-		for (int i = 0; i < n; i++)
-			kev_fdwatch_dispatch(q, ev[i].data.u64, ev[i].events);
-	} while (n == 64);
+	for (int i = 0; i < n; i++)
+		kev_fdwatch_dispatch(q, ev[i].data.u64, ev[i].events);
 }
 
 static void kev_fdnode_free_node(struct kev_hnode *h, void *q)
