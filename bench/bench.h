@@ -1,0 +1,624 @@
+/* SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause */
+/*
+ * What every bench program shares: options, clocks, statistics over runs, the table row
+ * and its JSON line, and the loopback plumbing. Each bench/<name>.c is a program of its own,
+ * so this is a header of static functions rather than a library.
+ *
+ * A figure is measured K times (-r, default 5), libkevent and its baseline alternating
+ * (kevent, baseline, kevent, baseline, ...) so that the noise of a shared machine hits
+ * both. A row reports the medians, the min..max of the runs, and ratio = libkevent /
+ * baseline (medians): whether > 1 is good depends on higher_is_better.
+ *
+ * JSON lines go to $BENCH_JSON, or else to bench.json in the directory above the program
+ * (build/bench.json for build/bench/<name>), so a program run alone appends there too.
+ */
+#ifndef KEV_BENCH_H
+#define KEV_BENCH_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "kevent.h"
+
+#define BENCH_MAX_RUNS 64
+#define NSEC_PER_SEC   1000000000ULL
+
+struct bench_opts {
+	unsigned int runs;
+	double secs; /* per measurement, where the scenario is timed by duration */
+};
+
+/* Per-run values of one figure. */
+struct bench_series {
+	unsigned int n;
+	double v[BENCH_MAX_RUNS];
+};
+
+/* One table row: kevent NULL (or empty) means "not available" in this build. */
+struct bench_row {
+	const char *scenario;
+	const char *unit;
+	const char *baseline_name;
+	const struct bench_series *kevent;
+	const struct bench_series *baseline;
+	bool higher_is_better;
+};
+
+/* A row with its figures computed: what is printed and what the JSON line holds. */
+struct bench_fig {
+	char scenario[96], unit[24], baseline_name[48];
+	double kevent, klo, khi, baseline, blo, bhi, ratio; /* NAN: none */
+	unsigned int runs;
+	bool higher_is_better;
+};
+
+/* Children to take down with the program when it fails or gives up (bench_watchdog()). */
+#define BENCH_MAX_KIDS 8
+static volatile pid_t bench_kids[BENCH_MAX_KIDS];
+
+static inline void bench_adopt(pid_t pid)
+{
+	for (int i = 0; i < BENCH_MAX_KIDS; i++)
+		if (!bench_kids[i]) {
+			bench_kids[i] = pid;
+			return;
+		}
+}
+
+static inline void bench_forget(pid_t pid)
+{
+	for (int i = 0; i < BENCH_MAX_KIDS; i++)
+		if (bench_kids[i] == pid)
+			bench_kids[i] = 0;
+}
+
+static inline void bench_kill_kids(void)
+{
+	for (int i = 0; i < BENCH_MAX_KIDS; i++)
+		if (bench_kids[i])
+			kill(bench_kids[i], SIGKILL);
+}
+
+static inline void __attribute__((format(printf, 1, 2), noreturn)) bench_die(const char *fmt, ...)
+{
+	va_list ap;
+
+	bench_kill_kids();
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static inline uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU time (user + system) of the process (RUSAGE_SELF) or the calling thread. */
+static inline uint64_t bench_cpu_ns(int who)
+{
+	struct rusage ru;
+
+	getrusage(who, &ru);
+	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * NSEC_PER_SEC +
+	       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000;
+}
+
+/* xorshift64*: cheap, per thread, and the same sequence for both sides of a comparison. */
+static inline uint64_t bench_rand(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545f4914f6cdd1dULL;
+}
+
+/* Options every program takes; the caller's getopt loop hands the others to itself. */
+#define BENCH_OPTS "r:t:h"
+
+static inline void bench_opts_init(struct bench_opts *o, double secs)
+{
+	o->runs = 5;
+	o->secs = secs;
+}
+
+/* Handle -r / -t; false for an option that is not one of them. */
+static inline bool bench_opt(struct bench_opts *o, int c, const char *arg)
+{
+	if (c == 'r') {
+		o->runs = (unsigned int)strtoul(arg, NULL, 0);
+		if (o->runs < 1 || o->runs > BENCH_MAX_RUNS)
+			bench_die("-r: 1 to %d runs", BENCH_MAX_RUNS);
+		return true;
+	}
+	if (c == 't') {
+		o->secs = strtod(arg, NULL);
+		if (!(o->secs > 0 && o->secs <= 60))
+			bench_die("-t: seconds, more than 0 and at most 60");
+		return true;
+	}
+	return false;
+}
+
+/* A run that measured nothing (NAN) is left out rather than sorted among the others. */
+static inline void bench_series_add(struct bench_series *s, double v)
+{
+	if (!isnan(v) && s->n < BENCH_MAX_RUNS)
+		s->v[s->n++] = v;
+}
+
+static inline int bench_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The p-th percentile (0..100) of v[0..n), nearest rank; sorts v. NAN when n == 0. */
+static inline double bench_percentile(double *v, size_t n, double p)
+{
+	size_t k;
+
+	if (!n)
+		return NAN;
+	qsort(v, n, sizeof(*v), bench_cmp_double);
+	k = (size_t)ceil(p / 100.0 * (double)n);
+	return v[k ? k - 1 : 0];
+}
+
+static inline double bench_median(const struct bench_series *s, double *lo, double *hi)
+{
+	double v[BENCH_MAX_RUNS];
+
+	if (!s || !s->n) {
+		*lo = *hi = NAN;
+		return NAN;
+	}
+	memcpy(v, s->v, s->n * sizeof(v[0]));
+	qsort(v, s->n, sizeof(v[0]), bench_cmp_double);
+	*lo = v[0];
+	*hi = v[s->n - 1];
+	/* Even run counts: the mean of the two middle runs. */
+	return s->n & 1 ? v[s->n / 2] : (v[s->n / 2 - 1] + v[s->n / 2]) / 2;
+}
+
+/* A figure in at most 7 characters: 412.3k, 1.25M, 812, 61.4, 0.93. */
+static inline const char *bench_num(char *buf, size_t len, double v)
+{
+	double a = fabs(v);
+
+	if (isnan(v))
+		snprintf(buf, len, "-");
+	else if (a >= 1e6)
+		snprintf(buf, len, "%.2fM", v / 1e6);
+	else if (a >= 1e4)
+		snprintf(buf, len, "%.1fk", v / 1e3);
+	else if (a >= 100)
+		snprintf(buf, len, "%.0f", v);
+	else if (a >= 10)
+		snprintf(buf, len, "%.1f", v);
+	else
+		snprintf(buf, len, "%.2f", v);
+	return buf;
+}
+
+/* "412.3k [400.1k..420.5k]", or "not available". */
+static inline const char *bench_cell(char *buf, size_t len, double v, double lo, double hi)
+{
+	char a[16], b[16], c[16];
+
+	if (isnan(v))
+		snprintf(buf, len, "not available");
+	else
+		snprintf(buf, len, "%s [%s..%s]", bench_num(a, sizeof(a), v),
+			 bench_num(b, sizeof(b), lo), bench_num(c, sizeof(c), hi));
+	return buf;
+}
+
+#define BENCH_ROW_FMT "%-38s %-11s %-25s %-25s %-18s %6s  %s\n"
+
+static inline void bench_print_header(FILE *f)
+{
+	fprintf(f, BENCH_ROW_FMT, "scenario", "unit", "libkevent [min..max]", "baseline [min..max]",
+		"baseline", "ratio", "higher_is_better");
+}
+
+/* One row: aligned text, or a line of a Markdown table (for the README). */
+static inline void bench_print_fig(FILE *f, const struct bench_fig *g, bool markdown)
+{
+	char k[64], b[64], r[16];
+
+	bench_cell(k, sizeof(k), g->kevent, g->klo, g->khi);
+	bench_cell(b, sizeof(b), g->baseline, g->blo, g->bhi);
+	if (isnan(g->ratio))
+		snprintf(r, sizeof(r), "-");
+	else
+		snprintf(r, sizeof(r), "%.2f", g->ratio);
+	if (markdown)
+		fprintf(f, "| %s | %s | %s | %s | %s | %s | %s |\n", g->scenario, g->unit, k, b,
+			g->baseline_name, r, g->higher_is_better ? "yes" : "no");
+	else
+		fprintf(f, BENCH_ROW_FMT, g->scenario, g->unit, k, b, g->baseline_name, r,
+			g->higher_is_better ? "yes" : "no");
+}
+
+/* JSON has no NaN: a missing figure is null. */
+static inline void bench_json_num(FILE *f, const char *key, double v)
+{
+	if (isnan(v))
+		fprintf(f, "\"%s\":null", key);
+	else
+		fprintf(f, "\"%s\":%.6g", key, v);
+}
+
+static inline void bench_json_spread(FILE *f, const char *key, double lo, double hi)
+{
+	if (isnan(lo))
+		fprintf(f, "\"%s\":null", key);
+	else
+		fprintf(f, "\"%s\":[%.6g,%.6g]", key, lo, hi);
+}
+
+/* Scenario names and units are ours: plain ASCII, no quote or backslash to escape. */
+static inline void bench_json_line(FILE *f, const struct bench_fig *g)
+{
+	fprintf(f, "{\"scenario\":\"%s\",\"unit\":\"%s\",", g->scenario, g->unit);
+	bench_json_num(f, "kevent", g->kevent);
+	fputc(',', f);
+	bench_json_num(f, "baseline", g->baseline);
+	fprintf(f, ",\"baseline_name\":\"%s\",", g->baseline_name);
+	bench_json_num(f, "ratio", g->ratio);
+	fprintf(f, ",\"higher_is_better\":%s,", g->higher_is_better ? "true" : "false");
+	bench_json_spread(f, "kevent_spread", g->klo, g->khi);
+	fputc(',', f);
+	bench_json_spread(f, "baseline_spread", g->blo, g->bhi);
+	fprintf(f, ",\"runs\":%u}\n", g->runs);
+}
+
+/* $BENCH_JSON, or bench.json one directory above this program's own directory. */
+static inline const char *bench_json_path(char *path, size_t len)
+{
+	const char *env = getenv("BENCH_JSON");
+	ssize_t n;
+
+	if (env) {
+		snprintf(path, len, "%s", env);
+		return path;
+	}
+	n = readlink("/proc/self/exe", path, len - 16);
+	if (n <= 0)
+		return "bench.json";
+	path[n] = '\0';
+	for (int i = 0; i < 2; i++) {
+		char *slash = strrchr(path, '/');
+
+		if (slash)
+			*slash = '\0';
+	}
+	strcat(path, "/bench.json");
+	return path;
+}
+
+static inline FILE *bench_json_open(void)
+{
+	char buf[4096];
+	const char *path = bench_json_path(buf, sizeof(buf));
+	FILE *f = fopen(path, "a");
+
+	if (!f)
+		fprintf(stderr, "bench: cannot append to %s: %s\n", path, strerror(errno));
+	return f;
+}
+
+/* Print the row of one scenario (the table header before the first) and append its JSON. */
+static inline void bench_report(const struct bench_row *row)
+{
+	static bool header;
+	struct bench_fig g = {.higher_is_better = row->higher_is_better};
+	FILE *f;
+
+	snprintf(g.scenario, sizeof(g.scenario), "%s", row->scenario);
+	snprintf(g.unit, sizeof(g.unit), "%s", row->unit);
+	snprintf(g.baseline_name, sizeof(g.baseline_name), "%s", row->baseline_name);
+	g.kevent = bench_median(row->kevent, &g.klo, &g.khi);
+	g.baseline = bench_median(row->baseline, &g.blo, &g.bhi);
+	g.ratio =
+	    isnan(g.kevent) || isnan(g.baseline) || g.baseline == 0 ? NAN : g.kevent / g.baseline;
+	g.runs =
+	    row->kevent && row->kevent->n ? row->kevent->n : (row->baseline ? row->baseline->n : 0);
+	if (!header) {
+		bench_print_header(stdout);
+		header = true;
+	}
+	bench_print_fig(stdout, &g, false);
+	fflush(stdout);
+	f = bench_json_open();
+	if (f) {
+		bench_json_line(f, &g);
+		fclose(f);
+	}
+}
+
+/* The kernel keeps the first 15 characters of a program's name. */
+static inline bool bench_prog_is(const struct bpf_prog_info *info, const char *name)
+{
+	return !strncmp(info->name, name, sizeof(info->name) - 1);
+}
+
+/*
+ * A descriptor of this process for the loaded BPF program called name, or -1: this process's own
+ * copy, once a queue is open.
+ */
+static inline int bench_own_prog(const char *name)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int found = -1;
+
+	while (d && found < 0 && (de = readdir(d))) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		char link[300], target[64];
+		int fd = atoi(de->d_name);
+		ssize_t n;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n <= 0 || de->d_name[0] == '.')
+			continue;
+		target[n] = '\0';
+		if (!strcmp(target, "anon_inode:bpf-prog") &&
+		    !bpf_obj_get_info_by_fd(fd, &info, &len) && bench_prog_is(&info, name))
+			found = fd;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/*
+ * Copies of the libkevent programs loaded by other processes run on every socket of the
+ * machine, ours included: count them, since they add to both sides of a comparison and
+ * to the BPF figures.
+ */
+static inline unsigned int bench_foreign_programs(void)
+{
+	unsigned int total = 0;
+	__u32 id = 0;
+
+	while (!bpf_prog_get_next_id(id, &id)) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_prog_get_fd_by_id(id);
+
+		if (fd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
+		    bench_prog_is(&info, "kev_sk_data_ready"))
+			total++;
+		close(fd);
+	}
+	return total - (total && bench_own_prog("kev_sk_data_ready") >= 0);
+}
+
+/* Start of a program: the machine's state. The table header comes with the first row. */
+static inline void bench_begin(const char *name, const struct bench_opts *o)
+{
+	unsigned int foreign = bench_foreign_programs();
+	FILE *f = fopen("/proc/sys/kernel/bpf_stats_enabled", "r");
+	double load[3] = {0, 0, 0};
+	int stats = 0;
+
+	if (f) {
+		if (fscanf(f, "%d", &stats) != 1)
+			stats = 0;
+		fclose(f);
+	}
+	getloadavg(load, 3);
+	printf("# %s: %u runs, %ld CPUs online, load average %.2f\n", name, o->runs,
+	       sysconf(_SC_NPROCESSORS_ONLN), load[0]);
+	if (stats)
+		printf("# warning: kernel.bpf_stats_enabled=1: every BPF program run pays for two "
+		       "clock reads; set it to 0 for these figures\n");
+	if (foreign)
+		printf("# warning: %u other process(es) have the libkevent socket programs loaded; "
+		       "they run on every socket and skew these figures\n",
+		       foreign);
+	fflush(stdout);
+}
+
+/*
+ * Allow n descriptors, raising the hard limit too where the process may (CAP_SYS_RESOURCE,
+ * up to fs.nr_open). Returns how many it may have open now: n, or less when the hard
+ * limit stays below it (a container without CAP_SYS_RESOURCE).
+ */
+static inline rlim_t bench_nofile(rlim_t n)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		bench_die("getrlimit: %s", strerror(errno));
+	if (rl.rlim_cur >= n)
+		return rl.rlim_cur;
+	if (rl.rlim_max < n) {
+		struct rlimit want = {n, n};
+
+		if (!setrlimit(RLIMIT_NOFILE, &want))
+			return n;
+	}
+	rl.rlim_cur = rl.rlim_max < n ? rl.rlim_max : n;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		bench_die("setrlimit: %s", strerror(errno));
+	return rl.rlim_cur;
+}
+
+/*
+ * A library that hangs must not hang `make bench`: past the time bench_watchdog() allows,
+ * the program says so and exits, killing the children it still has.
+ */
+static inline void bench_on_alarm(int sig)
+{
+	static const char msg[] = "bench: gave up: a measurement did not finish in time "
+				  "(a hang in the library?)\n";
+
+	(void)sig;
+	bench_kill_kids();
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+		_exit(3);
+	_exit(3);
+}
+
+static inline void bench_watchdog(unsigned int secs)
+{
+	signal(SIGALRM, bench_on_alarm);
+	alarm(secs);
+}
+
+/*
+ * Run fn in a child process that writes len bytes of results to the pipe it is given,
+ * and wait at most timeout seconds for them. A kevent measurement in a process of its
+ * own also leaves no BPF program attached for the next (baseline) one: they go with it.
+ * false (and the child killed) when it died or did not answer in time.
+ */
+static inline bool bench_child(void (*fn)(int out, void *arg), void *arg, void *res, size_t len,
+			       double timeout)
+{
+	struct pollfd pfd = {.events = POLLIN};
+	int fds[2], status;
+	size_t got = 0;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC))
+		bench_die("pipe: %s", strerror(errno));
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		bench_die("fork: %s", strerror(errno));
+	if (!pid) {
+		signal(SIGALRM, SIG_DFL);
+		alarm(0);
+		close(fds[0]);
+		fn(fds[1], arg);
+		_exit(0);
+	}
+	bench_adopt(pid);
+	close(fds[1]);
+	pfd.fd = fds[0];
+	while (got < len && poll(&pfd, 1, (int)(timeout * 1000)) == 1) {
+		ssize_t n = read(fds[0], (char *)res + got, len - got);
+
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	if (got < len)
+		kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	bench_forget(pid);
+	close(fds[0]);
+	return got == len;
+}
+
+/* A queue without a ring, or exit: every scenario needs one. */
+static inline int bench_kevent_init(void)
+{
+	int q = kevent_init(NULL, 0, 0);
+
+	if (q < 0)
+		bench_die("kevent_init: %s (run as root)", strerror(-q));
+	return q;
+}
+
+/* A TCP listener on 127.0.0.1, ephemeral port. */
+static inline int bench_listen(uint16_t *port, int flags)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sin);
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
+
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) || listen(fd, 4096) ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len))
+		bench_die("listening socket: %s", strerror(errno));
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+static inline int bench_connect(uint16_t port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET,
+				  .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)))
+		bench_die("connect to 127.0.0.1:%u: %s", port, strerror(errno));
+	return fd;
+}
+
+/* Small messages go out at once: no Nagle delay on either side. */
+static inline void bench_nodelay(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static inline void bench_nonblock(int fd)
+{
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* n loopback TCP connections: cli[i] connected to srv[i] (non-blocking, no Nagle). */
+static inline void bench_tcp_pairs(int *cli, int *srv, unsigned int n)
+{
+	uint16_t port;
+	int lfd = bench_listen(&port, 0);
+
+	for (unsigned int i = 0; i < n; i++) {
+		cli[i] = bench_connect(port);
+		srv[i] = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (srv[i] < 0)
+			bench_die("accept: %s", strerror(errno));
+		bench_nodelay(cli[i]);
+		bench_nodelay(srv[i]);
+	}
+	close(lfd);
+}
+
+/* A socket interest as the benches register it: RECV (ACCEPT), ptr = the caller's tag. */
+static inline struct ukevent bench_sock_entry(int fd, __u32 event, __u32 req_flags, void *ptr)
+{
+	return (struct ukevent){.id.raw[0] = (__u32)fd,
+				.type = KEVENT_SOCKET,
+				.event = event,
+				.req_flags = req_flags,
+				.ptr = ptr};
+}
+
+#endif /* KEV_BENCH_H */

@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+/*
+ * HTTP keep-alive server under wrk (issue 4, scenario 6). One tiny single-threaded
+ * HTTP/1.1 server, written once except for its event loop: one loop on a libkevent queue,
+ * one on epoll, both edge-triggered by default (-m level: level-triggered on both).
+ * Connection handling, parsing and the response are the same code.
+ *
+ * Each measurement forks the server, waits until it is ready (libkevent has loaded its
+ * programs), runs `wrk --latency` against it for -t seconds at 100 and at 1,000
+ * connections, then stops it. The server reports its own CPU time over the serving
+ * period, so CPU per request excludes its start-up. libkevent and epoll alternate, and
+ * the epoll server runs with no libkevent program loaded anywhere in this benchmark.
+ *
+ *   build/bench/http [-r runs] [-t seconds] [-c connections] [-w wrk_threads] [-m et|level]
+ *   build/bench/http -S kevent|epoll [-m et|level]   one server alone, for a profiler:
+ *                                                   prints its port, stops on SIGTERM/SIGINT
+ */
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/wait.h>
+
+#include "bench.h"
+
+#define BATCH	  256
+#define CONN_BUF  4096
+#define MAX_CONNS 20000 /* descriptors index the connection table */
+
+static const char response[] = "HTTP/1.1 200 OK\r\n"
+			       "Server: libkevent-bench\r\n"
+			       "Content-Type: text/plain\r\n"
+			       "Content-Length: 13\r\n"
+			       "\r\n"
+			       "Hello, world\n";
+
+enum server { KEV, EPOLL, NR_SERVERS };
+
+static bool level; /* -m level: level-triggered, one read per event */
+static unsigned int wrk_threads = 1;
+static volatile sig_atomic_t stopping;
+
+struct conn {
+	int fd;
+	size_t len;
+	char buf[CONN_BUF];
+};
+
+static struct conn *conns[MAX_CONNS];
+static struct conn listener; /* its address tags the listening socket's event */
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static struct conn *conn_new(int fd)
+{
+	struct conn *c;
+
+	if (fd >= MAX_CONNS)
+		bench_die("descriptor %d beyond the connection table", fd);
+	c = conns[fd] ? conns[fd] : malloc(sizeof(*c));
+	if (!c)
+		bench_die("out of memory");
+	c->fd = fd;
+	c->len = 0;
+	conns[fd] = c;
+	return c;
+}
+
+/* Answer every complete request in the buffer; keep a partial one for later. */
+static int conn_answer(struct conn *c)
+{
+	char out[8 * sizeof(response)];
+	size_t used = 0, olen = 0;
+	char *end;
+
+	while ((end = memmem(c->buf + used, c->len - used, "\r\n\r\n", 4))) {
+		used = end + 4 - c->buf;
+		if (olen + sizeof(response) - 1 > sizeof(out)) {
+			if (write(c->fd, out, olen) != (ssize_t)olen)
+				return -1;
+			olen = 0;
+		}
+		memcpy(out + olen, response, sizeof(response) - 1);
+		olen += sizeof(response) - 1;
+	}
+	memmove(c->buf, c->buf + used, c->len - used);
+	c->len -= used;
+	if (c->len == sizeof(c->buf))
+		return -1; /* a request larger than we serve */
+	/*
+	 * wrk waits for each response before the next request, so the socket's send buffer
+	 * has room: a short write means the client is gone.
+	 */
+	return olen && write(c->fd, out, olen) != (ssize_t)olen ? -1 : 0;
+}
+
+/*
+ * The connection is readable. Edge-triggered: read until a short read (the socket is dry;
+ * new data makes a new edge). Level: one read. Returns -1 when the connection is done.
+ */
+static int conn_readable(struct conn *c)
+{
+	for (;;) {
+		size_t room = sizeof(c->buf) - c->len;
+		ssize_t n = read(c->fd, c->buf + c->len, room);
+
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+		if (n == 0)
+			return -1;
+		c->len += n;
+		if (conn_answer(c))
+			return -1;
+		if (level || (size_t)n < room)
+			return 0;
+	}
+}
+
+/* Accept every pending connection; add() registers each with the loop. */
+static void accept_all(int lfd, void (*add)(int wfd, struct conn *c), int wfd)
+{
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN)
+				bench_die("accept: %s", strerror(errno));
+			return;
+		}
+		bench_nodelay(fd);
+		add(wfd, conn_new(fd));
+	}
+}
+
+/* The libkevent loop. */
+
+static void kev_add(int q, struct conn *c)
+{
+	/* ALWAYS_QUEUE: a request may already wait; registered and queued then (K9). */
+	struct ukevent uk =
+	    bench_sock_entry(c->fd, c == &listener ? KEVENT_SOCKET_ACCEPT : KEVENT_SOCKET_RECV,
+			     (level ? 0 : KEVENT_REQ_ET) | KEVENT_REQ_ALWAYS_QUEUE, c);
+
+	if (kevent_ctl(q, KEVENT_CTL_ADD, 1, &uk) != 1 || (uk.ret_flags & KEVENT_RET_BROKEN))
+		bench_die("kevent_ctl ADD fd %d: %d", c->fd, (int)uk.ret_data[1]);
+}
+
+static void kev_drop(int q, struct conn *c, bool broken)
+{
+	struct ukevent uk = bench_sock_entry(c->fd, KEVENT_SOCKET_RECV, 0, c);
+
+	/* A broken interest is gone already (K17); otherwise remove it before the close. */
+	if (!broken)
+		kevent_ctl(q, KEVENT_CTL_REMOVE, 1, &uk);
+	close(c->fd);
+}
+
+static void kev_serve(int lfd, int ready)
+{
+	struct ukevent ev[BATCH];
+	int q = bench_kevent_init();
+
+	listener.fd = lfd;
+	kev_add(q, &listener);
+	if (write(ready, "r", 1) != 1)
+		bench_die("ready: %s", strerror(errno));
+	while (!stopping) {
+		int n = kevent_get_events(q, 1, BATCH, (struct timespec){0, 100000000}, ev, 0);
+
+		for (int i = 0; i < n; i++) {
+			struct conn *c = ev[i].ptr;
+			bool broken = ev[i].ret_flags & KEVENT_RET_BROKEN;
+
+			if (c == &listener)
+				accept_all(lfd, kev_add, q);
+			else if (broken || conn_readable(c))
+				kev_drop(q, c, broken);
+		}
+	}
+	kevent_close(q);
+}
+
+/* The epoll loop. */
+
+static void ep_add(int ep, struct conn *c)
+{
+	struct epoll_event ev = {.events = EPOLLIN | (level ? 0 : EPOLLET), .data.ptr = c};
+
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev))
+		bench_die("epoll_ctl ADD fd %d: %s", c->fd, strerror(errno));
+}
+
+static void ep_serve(int lfd, int ready)
+{
+	struct epoll_event ev[BATCH];
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	listener.fd = lfd;
+	ep_add(ep, &listener);
+	if (write(ready, "r", 1) != 1)
+		bench_die("ready: %s", strerror(errno));
+	while (!stopping) {
+		int n = epoll_wait(ep, ev, BATCH, 100);
+
+		for (int i = 0; i < n; i++) {
+			struct conn *c = ev[i].data.ptr;
+
+			if (c == &listener)
+				accept_all(lfd, ep_add, ep);
+			else if (conn_readable(c))
+				close(c->fd); /* leaves the epoll set with its last reference */
+		}
+	}
+	close(ep);
+}
+
+/*
+ * The server process: serve until SIGTERM, then write the CPU time it spent serving to
+ * `report`.
+ */
+static void server_main(enum server s, int lfd, int ready, int report)
+{
+	struct sigaction sa = {.sa_handler = on_term};
+	uint64_t cpu0 = bench_cpu_ns(RUSAGE_SELF), cpu;
+
+	sigaction(SIGTERM, &sa, NULL); /* no SA_RESTART: the wait returns with EINTR */
+	if (s == KEV)
+		kev_serve(lfd, ready);
+	else
+		ep_serve(lfd, ready);
+	cpu = bench_cpu_ns(RUSAGE_SELF) - cpu0;
+	if (write(report, &cpu, sizeof(cpu)) != sizeof(cpu))
+		_exit(1);
+	_exit(0);
+}
+
+struct result {
+	double rps, p50, p99, cpu_us; /* requests/s, us, us, server CPU us per request */
+	unsigned long errors;
+	bool hung; /* the server was killed: no figure, and no more runs of it */
+};
+
+/* "1.23ms" -> 1230 (us). */
+static double wrk_time_us(const char *s)
+{
+	char unit[8] = "";
+	double v;
+
+	if (sscanf(s, "%lf%7s", &v, unit) < 1)
+		return NAN;
+	if (!strcmp(unit, "ms"))
+		return v * 1e3;
+	if (!strcmp(unit, "s"))
+		return v * 1e6;
+	if (!strcmp(unit, "m"))
+		return v * 60e6;
+	return v; /* us */
+}
+
+/* Fill rps, p50, p99 and the request count from wrk's --latency report. */
+static void wrk_parse(FILE *f, struct result *r, double *requests)
+{
+	char line[512], t[32];
+	unsigned long a, b, c, d;
+
+	r->rps = r->p50 = r->p99 = NAN;
+	*requests = NAN;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, " 50%% %31s", t) == 1)
+			r->p50 = wrk_time_us(t);
+		else if (sscanf(line, " 99%% %31s", t) == 1)
+			r->p99 = wrk_time_us(t);
+		else if (sscanf(line, "Requests/sec: %lf", &r->rps) == 1)
+			;
+		else if (sscanf(line, " %lf requests in", requests) == 1)
+			;
+		else if (sscanf(line,
+				" Socket errors: connect %lu, read %lu, write %lu, timeout %lu", &a,
+				&b, &c, &d) == 4)
+			r->errors += a + b + c + d;
+		else if (sscanf(line, " Non-2xx or 3xx responses: %lu", &a) == 1)
+			r->errors += a;
+	}
+}
+
+static pid_t spawn_wrk(uint16_t port, unsigned int conns, double secs, int out)
+{
+	char c[16], t[16], d[16], url[64];
+	pid_t pid;
+
+	snprintf(c, sizeof(c), "%u", conns);
+	snprintf(t, sizeof(t), "%u", wrk_threads);
+	snprintf(d, sizeof(d), "%.0fs", secs < 1 ? 1 : secs);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/", port);
+	pid = fork();
+	if (pid < 0)
+		bench_die("fork: %s", strerror(errno));
+	if (!pid) {
+		dup2(out, STDOUT_FILENO);
+		execlp("wrk", "wrk", "-t", t, "-c", c, "-d", d, "--latency", url, (char *)NULL);
+		fprintf(stderr, "http: cannot run wrk (%s): apt-get install wrk, or make deps\n",
+			strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+static struct result run(enum server s, unsigned int conns, double secs)
+{
+	struct pollfd pfd = {.events = POLLIN};
+	int ready[2], report[2], out[2], status;
+	struct result r = {0};
+	uint16_t port;
+	uint64_t cpu = 0;
+	double requests;
+	pid_t srv, wrk;
+	char byte;
+	FILE *f;
+	int lfd = bench_listen(&port, SOCK_NONBLOCK);
+
+	if (pipe2(ready, O_CLOEXEC) || pipe2(report, O_CLOEXEC))
+		bench_die("pipe: %s", strerror(errno));
+	srv = fork();
+	if (srv < 0)
+		bench_die("fork: %s", strerror(errno));
+	if (!srv)
+		server_main(s, lfd, ready[1], report[1]);
+	bench_adopt(srv);
+	close(ready[1]);
+	close(report[1]);
+	if (read(ready[0], &byte, 1) != 1)
+		bench_die("the server did not start");
+
+	/* Only now: a server holding the write end would keep wrk's output from ending. */
+	if (pipe2(out, O_CLOEXEC))
+		bench_die("pipe: %s", strerror(errno));
+	wrk = spawn_wrk(port, conns, secs, out[1]);
+	bench_adopt(wrk);
+	close(out[1]);
+	f = fdopen(out[0], "r");
+	wrk_parse(f, &r, &requests);
+	fclose(f);
+	if (waitpid(wrk, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		bench_die("wrk failed");
+	bench_forget(wrk);
+
+	kill(srv, SIGTERM);
+	/* It stops within its 100 ms wait; a server stuck in the library is killed. */
+	pfd.fd = report[0];
+	if (poll(&pfd, 1, 5000) != 1 || read(report[0], &cpu, sizeof(cpu)) != sizeof(cpu)) {
+		printf("# %s, %u connections: the server did not stop: killed (a hang in the "
+		       "library?)\n",
+		       s == KEV ? "libkevent" : "epoll", conns);
+		kill(srv, SIGKILL);
+		r.hung = true;
+	}
+	waitpid(srv, &status, 0);
+	bench_forget(srv);
+	close(ready[0]);
+	close(report[0]);
+	close(lfd);
+	if (r.hung) {
+		r.rps = r.p50 = r.p99 = r.cpu_us = NAN; /* nothing this run measured counts */
+		return r;
+	}
+	if (isnan(r.rps) || isnan(r.p50) || isnan(r.p99) || isnan(requests))
+		bench_die("could not read wrk's report");
+	r.cpu_us = requests > 0 ? (double)cpu / 1e3 / requests : NAN;
+	if (r.errors)
+		printf("# %s, %u connections: wrk counted %lu socket errors or bad responses\n",
+		       s == KEV ? "libkevent" : "epoll", conns, r.errors);
+	return r;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: http [-r runs] [-t seconds] [-c connections] [-w wrk_threads] "
+			"[-m et|level]\n       http -S kevent|epoll [-m et|level]\n");
+	exit(2);
+}
+
+/* -S: one server in the foreground, loaded by whoever wants to profile it. */
+static int serve_alone(const char *which)
+{
+	struct sigaction sa = {.sa_handler = on_term};
+	int ready[2], lfd;
+	uint16_t port;
+
+	if (strcmp(which, "kevent") && strcmp(which, "epoll"))
+		usage();
+	lfd = bench_listen(&port, SOCK_NONBLOCK);
+	if (pipe2(ready, O_CLOEXEC))
+		bench_die("pipe: %s", strerror(errno));
+	printf("http://127.0.0.1:%u/\n", port);
+	fflush(stdout);
+	sigaction(SIGINT, &sa, NULL);
+	server_main(strcmp(which, "kevent") ? EPOLL : KEV, lfd, ready[1], ready[1]);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned int nconns[2] = {100, 1000}, nsets = 2;
+	struct bench_series rps[2][NR_SERVERS] = {0}, p50[2][NR_SERVERS] = {0},
+			    p99[2][NR_SERVERS] = {0}, cpu[2][NR_SERVERS] = {0};
+	bool hung[2][NR_SERVERS] = {{false}};
+	const char *base, *alone = NULL;
+	struct bench_opts o;
+	int c;
+
+	bench_opts_init(&o, 2.0);
+	while ((c = getopt(argc, argv, BENCH_OPTS "c:w:m:S:")) != -1) {
+		if (bench_opt(&o, c, optarg))
+			continue;
+		if (c == 'c') {
+			nconns[0] = (unsigned int)strtoul(optarg, NULL, 0);
+			nsets = 1;
+		} else if (c == 'S') {
+			alone = optarg;
+		} else if (c == 'w') {
+			wrk_threads = (unsigned int)strtoul(optarg, NULL, 0);
+		} else if (c == 'm' && (!strcmp(optarg, "et") || !strcmp(optarg, "level"))) {
+			level = !strcmp(optarg, "level");
+		} else {
+			usage();
+		}
+	}
+	if (nconns[0] < 1 || nconns[0] > MAX_CONNS / 2 - 64 || wrk_threads < 1 ||
+	    wrk_threads > nconns[0])
+		usage();
+	bench_nofile(MAX_CONNS);
+	signal(SIGPIPE, SIG_IGN);
+	if (alone)
+		return serve_alone(alone);
+	base = level ? "epoll LT" : "epoll ET";
+
+	bench_watchdog(o.runs * nsets * NR_SERVERS * (unsigned int)(o.secs + 10) + 30);
+	bench_begin("http", &o);
+	printf("# wrk: %u thread(s), %.0f s a run; servers %s\n", wrk_threads,
+	       o.secs < 1 ? 1 : o.secs, level ? "level-triggered" : "edge-triggered");
+	for (unsigned int r = 0; r < o.runs; r++)
+		for (unsigned int k = 0; k < nsets; k++)
+			for (int s = 0; s < NR_SERVERS; s++) {
+				struct result res;
+
+				if (hung[k][s])
+					continue;
+				res = run(s, nconns[k], o.secs);
+				hung[k][s] = res.hung;
+				bench_series_add(&rps[k][s], res.rps);
+				bench_series_add(&p50[k][s], res.p50);
+				bench_series_add(&p99[k][s], res.p99);
+				bench_series_add(&cpu[k][s], res.cpu_us);
+			}
+	for (unsigned int k = 0; k < nsets; k++) {
+		char s1[64], s2[64], s3[64], s4[64];
+
+		snprintf(s1, sizeof(s1), "http %u conns: requests/s", nconns[k]);
+		snprintf(s2, sizeof(s2), "http %u conns: latency p50", nconns[k]);
+		snprintf(s3, sizeof(s3), "http %u conns: latency p99", nconns[k]);
+		snprintf(s4, sizeof(s4), "http %u conns: server CPU/request", nconns[k]);
+		bench_report(&(struct bench_row){s1, "requests/s", base, &rps[k][KEV],
+						 &rps[k][EPOLL], true});
+		bench_report(
+		    &(struct bench_row){s2, "us", base, &p50[k][KEV], &p50[k][EPOLL], false});
+		bench_report(
+		    &(struct bench_row){s3, "us", base, &p99[k][KEV], &p99[k][EPOLL], false});
+		bench_report(
+		    &(struct bench_row){s4, "us", base, &cpu[k][KEV], &cpu[k][EPOLL], false});
+	}
+	return 0;
+}

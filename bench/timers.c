@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+/*
+ * Kernel timers (issue 6) against timerfd + epoll doing the same work:
+ *   a) lateness of one 1 ms periodic timer, p50 / p99 over -n expiries;
+ *   b) 10,000 periodic 100 ms timers for -t seconds: CPU the machine spent (the BPF timer
+ *      callbacks run in softirq, outside any process's rusage, so this is /proc/stat busy
+ *      time; the process's own CPU is a row too), expirations delivered, p99 lateness;
+ *   c) arming 100,000 timers (fewer where descriptors are short, as in d): wall time;
+ *   d) 1,000,000 one-shot timers 60 s ahead: wall time to arm and to remove, and the memory
+ *      they hold while armed (kernel slab + process RSS). A timerfd is a descriptor: where
+ *      the descriptor limit cannot be raised that far (no CAP_SYS_RESOURCE), both sides
+ *      run at the largest count that fits, and libkevent alone at the full count.
+ * Lateness is the time from when an expiry was due (arm time + k * period) to when
+ * userspace has it, merged expirations included.
+ *
+ *   build/bench/timers [-r runs] [-t seconds] [-n expiries] [-m timers for d]
+ */
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+
+#include "bench.h"
+
+#define MSEC 1000000ULL
+
+static unsigned int expiries = 2000, big = 1000000;
+
+static struct ukevent timer_ev(uint64_t period_ns, __u32 flags, uint64_t user)
+{
+	struct ukevent uk = {.type = KEVENT_TIMER, .event = KEVENT_TIMER_FIRED, .req_flags = flags};
+
+	uk.id.raw[0] = (__u32)(period_ns / NSEC_PER_SEC);
+	uk.id.raw[1] = (__u32)(period_ns % NSEC_PER_SEC);
+	uk.user_u64 = user;
+	return uk;
+}
+
+static int timerfd_armed(uint64_t period_ns, bool periodic)
+{
+	struct itimerspec its = {
+	    .it_value = {(time_t)(period_ns / NSEC_PER_SEC), (long)(period_ns % NSEC_PER_SEC)},
+	};
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+
+	if (periodic)
+		its.it_interval = its.it_value;
+	if (fd < 0 || timerfd_settime(fd, 0, &its, NULL))
+		bench_die("timerfd: %s", strerror(errno));
+	return fd;
+}
+
+/* Per-timer bookkeeping shared by both sides: when it was armed, how often it fired. */
+struct tstate {
+	uint64_t armed;
+	uint64_t fired;
+};
+
+/* Record n merged expirations of timer t seen at `now`; returns the lateness in ns. */
+static double expired(struct tstate *t, uint64_t period, uint64_t n, uint64_t now)
+{
+	uint64_t due;
+
+	t->fired += n;
+	due = t->armed + t->fired * period;
+	return now > due ? (double)(now - due) : 0;
+}
+
+/* Busy CPU time of the whole machine (all CPUs), from /proc/stat, in ns. */
+static uint64_t machine_busy_ns(void)
+{
+	unsigned long long v[8] = {0};
+	FILE *f = fopen("/proc/stat", "r");
+
+	if (!f || fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+			 &v[3], &v[4], &v[5], &v[6], &v[7]) != 8)
+		bench_die("/proc/stat: cannot read");
+	fclose(f);
+	/* user nice system idle iowait irq softirq steal: all but idle and iowait */
+	return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) * (NSEC_PER_SEC / sysconf(_SC_CLK_TCK));
+}
+
+static long meminfo_kb(const char *key)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)))
+			v = strtol(line + strlen(key), NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static long rss_kb(void)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmRSS:", 6))
+			v = strtol(line + 6, NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* What the timers hold: kernel slab and process memory, in MB. */
+static double held_mb(long slab0, long rss0)
+{
+	return (double)(meminfo_kb("Slab:") - slab0 + rss_kb() - rss0) / 1024.0;
+}
+
+/* One measurement of a side: lateness samples (ns) and counters. */
+struct sample {
+	double *late;
+	size_t n, cap;
+	uint64_t expirations, cpu_machine, cpu_self, wall;
+};
+
+static void sample_add(struct sample *s, double v)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 4096;
+		s->late = realloc(s->late, s->cap * sizeof(*s->late));
+		if (!s->late)
+			bench_die("out of memory");
+	}
+	s->late[s->n++] = v;
+}
+
+/* Run the timers until `stop` expirations or `until` (ns, monotonic); kevent side. */
+static void drive_kevent(int q, struct tstate *t, uint64_t period, uint64_t stop, uint64_t until,
+			 struct sample *s)
+{
+	struct ukevent ev[256];
+
+	while (s->expirations < stop && bench_now_ns() < until) {
+		int n = kevent_get_events(q, 1, 256, (struct timespec){0, 100 * MSEC}, ev, 0);
+		uint64_t now = bench_now_ns();
+
+		for (int i = 0; i < n; i++) {
+			sample_add(s, expired(&t[ev[i].user_u64], period, ev[i].ret_data[1], now));
+			s->expirations += ev[i].ret_data[1];
+		}
+	}
+}
+
+static void drive_timerfd(int ep, struct tstate *t, uint64_t period, uint64_t stop, uint64_t until,
+			  struct sample *s)
+{
+	struct epoll_event ev[256];
+
+	while (s->expirations < stop && bench_now_ns() < until) {
+		int n = epoll_wait(ep, ev, 256, 100);
+		uint64_t now = bench_now_ns();
+
+		for (int i = 0; i < n; i++) {
+			uint64_t x;
+
+			if (read((int)(ev[i].data.u64 >> 32), &x, sizeof(x)) != sizeof(x))
+				continue;
+			sample_add(s, expired(&t[(uint32_t)ev[i].data.u64], period, x, now));
+			s->expirations += x;
+		}
+	}
+}
+
+/* n periodic timers of `period`, driven for `secs` or `stop` expirations. */
+static void run_periodic(bool kevent, unsigned int n, uint64_t period, double secs, uint64_t stop,
+			 struct sample *s)
+{
+	struct tstate *t = calloc(n, sizeof(*t));
+	int *fds = calloc(n, sizeof(*fds)), q = -1, ep = -1;
+	uint64_t m0, c0, until;
+
+	if (!t || !fds)
+		bench_die("out of memory");
+	if (kevent) {
+		struct ukevent *uk = calloc(n, sizeof(*uk));
+
+		q = bench_kevent_init();
+		for (unsigned int i = 0; i < n; i++)
+			uk[i] = timer_ev(period, 0, i);
+		t[0].armed = bench_now_ns();
+		if (kevent_ctl(q, KEVENT_CTL_ADD, n, uk) != (int)n || uk[n - 1].ret_flags)
+			bench_die("kevent_ctl ADD of %u timers failed", n);
+		for (unsigned int i = 1; i < n; i++)
+			t[i].armed = t[0].armed;
+		free(uk);
+	} else {
+		ep = epoll_create1(EPOLL_CLOEXEC);
+		for (unsigned int i = 0; i < n; i++) {
+			struct epoll_event e = {.events = EPOLLIN};
+
+			t[i].armed = bench_now_ns();
+			fds[i] = timerfd_armed(period, true);
+			e.data.u64 = (uint64_t)fds[i] << 32 | i;
+			epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &e);
+		}
+	}
+	m0 = machine_busy_ns();
+	c0 = bench_cpu_ns(RUSAGE_SELF);
+	s->wall = bench_now_ns();
+	until = s->wall + (uint64_t)(secs * NSEC_PER_SEC);
+	if (kevent)
+		drive_kevent(q, t, period, stop, until, s);
+	else
+		drive_timerfd(ep, t, period, stop, until, s);
+	s->wall = bench_now_ns() - s->wall;
+	s->cpu_machine = machine_busy_ns() - m0;
+	s->cpu_self = bench_cpu_ns(RUSAGE_SELF) - c0;
+	if (kevent)
+		kevent_close(q);
+	for (unsigned int i = 0; !kevent && i < n; i++)
+		close(fds[i]);
+	if (ep >= 0)
+		close(ep);
+	free(fds);
+	free(t);
+}
+
+/* Arm n timers `ahead` from now (one-shot), then remove them; wall times in ms, memory MB. */
+static void run_many(bool kevent, unsigned int n, uint64_t ahead, double *arm, double *del,
+		     double *mem)
+{
+	long slab0, rss0;
+	uint64_t t0;
+	int q = -1, *fds = NULL;
+	struct ukevent *uk = NULL;
+
+	if (kevent) {
+		q = bench_kevent_init();
+		uk = calloc(n, sizeof(*uk));
+		if (!uk)
+			bench_die("out of memory");
+		for (unsigned int i = 0; i < n; i++)
+			uk[i] = timer_ev(ahead, KEVENT_REQ_ONESHOT, i);
+	} else {
+		fds = calloc(n, sizeof(*fds));
+		if (!fds)
+			bench_die("out of memory");
+	}
+	slab0 = meminfo_kb("Slab:");
+	rss0 = rss_kb();
+	t0 = bench_now_ns();
+	if (kevent && (kevent_ctl(q, KEVENT_CTL_ADD, n, uk) != (int)n || uk[n - 1].ret_flags))
+		bench_die("kevent_ctl ADD of %u timers: %d", n, (int)uk[n - 1].ret_data[1]);
+	for (unsigned int i = 0; !kevent && i < n; i++)
+		fds[i] = timerfd_armed(ahead, false);
+	*arm = (double)(bench_now_ns() - t0) / MSEC;
+	*mem = held_mb(slab0, rss0);
+	t0 = bench_now_ns();
+	if (kevent)
+		kevent_ctl(q, KEVENT_CTL_REMOVE, n, uk);
+	for (unsigned int i = 0; !kevent && i < n; i++)
+		close(fds[i]);
+	*del = (double)(bench_now_ns() - t0) / MSEC;
+	if (kevent)
+		kevent_close(q);
+	free(uk);
+	free(fds);
+}
+
+static double pct(struct sample *s, double p)
+{
+	return bench_percentile(s->late, s->n, p) / 1000.0;
+}
+
+static void row(const char *scenario, const char *unit, struct bench_series *k,
+		struct bench_series *b, bool higher)
+{
+	bench_report(&(struct bench_row){scenario, unit, "timerfd+epoll", k, b, higher});
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_series lat50[2] = {0}, lat99[2] = {0}, cpu[2] = {0}, self[2] = {0},
+			    rate[2] = {0}, p99[2] = {0}, arm100k[2] = {0}, arm[2] = {0},
+			    del[2] = {0}, mem[2] = {0}, armbig = {0}, delbig = {0}, membig = {0};
+	struct bench_opts o;
+	unsigned int fitting;
+	char buf[32], name[3][64];
+	int c;
+
+	bench_opts_init(&o, 10);
+	while ((c = getopt(argc, argv, BENCH_OPTS "n:m:")) != -1) {
+		if (c == 'n')
+			expiries = (unsigned int)strtoul(optarg, NULL, 0);
+		else if (c == 'm')
+			big = (unsigned int)strtoul(optarg, NULL, 0);
+		else if (!bench_opt(&o, c, optarg))
+			bench_die("usage: %s [-r runs] [-t seconds] [-n expiries] [-m timers]",
+				  argv[0]);
+	}
+	/* Room for d): a million timers, and a million timerfds. */
+	snprintf(buf, sizeof(buf), "%u", big + 16384);
+	setenv("KEVENT_MAX_INTERESTS", buf, 1);
+	fitting = (unsigned int)bench_nofile(big + 1024) - 1024;
+	fitting = fitting > big ? big : fitting / 1000 * 1000;
+	bench_begin("timers", &o);
+	for (unsigned int r = 0; r < o.runs; r++) {
+		for (int k = 1; k >= 0; k--) {
+			struct sample one = {0}, many = {0};
+			double a, d, m;
+
+			run_periodic(k, 1, 1 * MSEC, 60, expiries, &one);
+			bench_series_add(&lat50[k], pct(&one, 50));
+			bench_series_add(&lat99[k], pct(&one, 99));
+			run_periodic(k, 10000, 100 * MSEC, o.secs, UINT64_MAX, &many);
+			bench_series_add(&cpu[k],
+					 (double)many.cpu_machine / (double)many.wall * 1000);
+			bench_series_add(&self[k],
+					 (double)many.cpu_self / (double)many.wall * 1000);
+			bench_series_add(&rate[k], (double)many.expirations * NSEC_PER_SEC /
+						       (double)many.wall);
+			bench_series_add(&p99[k], pct(&many, 99));
+			run_many(k, fitting < 100000 ? fitting : 100000, 60 * NSEC_PER_SEC, &a, &d,
+				 &m);
+			bench_series_add(&arm100k[k], a);
+			run_many(k, fitting, 60 * NSEC_PER_SEC, &a, &d, &m);
+			bench_series_add(&arm[k], a);
+			bench_series_add(&del[k], d);
+			bench_series_add(&mem[k], m);
+			if (k && fitting < big) {
+				run_many(k, big, 60 * NSEC_PER_SEC, &a, &d, &m);
+				bench_series_add(&armbig, a);
+				bench_series_add(&delbig, d);
+				bench_series_add(&membig, m);
+			}
+			free(one.late);
+			free(many.late);
+		}
+	}
+	row("1 ms timer lateness p50", "us", &lat50[1], &lat50[0], false);
+	row("1 ms timer lateness p99", "us", &lat99[1], &lat99[0], false);
+	row("10k x 100 ms timers: machine CPU", "ms/s", &cpu[1], &cpu[0], false);
+	row("10k x 100 ms timers: process CPU", "ms/s", &self[1], &self[0], false);
+	row("10k x 100 ms timers: expirations", "/s", &rate[1], &rate[0], true);
+	row("10k x 100 ms timers: lateness p99", "us", &p99[1], &p99[0], false);
+	snprintf(name[0], sizeof(name[0]), "arm %u timers", fitting < 100000 ? fitting : 100000);
+	row(name[0], "ms", &arm100k[1], &arm100k[0], false);
+	snprintf(name[0], sizeof(name[0]), "arm %u one-shot timers (60 s)", fitting);
+	snprintf(name[1], sizeof(name[1]), "remove %u timers", fitting);
+	snprintf(name[2], sizeof(name[2]), "memory of %u armed timers", fitting);
+	row(name[0], "ms", &arm[1], &arm[0], false);
+	row(name[1], "ms", &del[1], &del[0], false);
+	row(name[2], "MB", &mem[1], &mem[0], false);
+	if (fitting < big) {
+		snprintf(name[0], sizeof(name[0]), "arm %u one-shot timers (60 s)", big);
+		snprintf(name[1], sizeof(name[1]), "remove %u timers", big);
+		snprintf(name[2], sizeof(name[2]), "memory of %u armed timers", big);
+		row(name[0], "ms", &armbig, NULL, false);
+		row(name[1], "ms", &delbig, NULL, false);
+		row(name[2], "MB", &membig, NULL, false);
+	}
+	return 0;
+}
