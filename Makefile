@@ -44,7 +44,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all deps test asan demo bench vmlinux clean format
+.PHONY: all deps test asan demo bench bench-timers bench-inotify bench-aio vmlinux clean format
 
 all: deps lib
 
@@ -173,3 +173,13 @@ bench: deps $(BENCH_BINS)
 		echo "== $$b"; $(OUTPUT)/bench/$$b || fail=1; echo; \
 	done; \
 	echo "== all results ($(OUTPUT)/bench.json)"; $(OUTPUT)/bench/report; exit $$fail
+
+# The other sources' benchmarks, one target each (they append to build/bench.json too).
+bench-timers: deps $(OUTPUT)/bench/timers $(OUTPUT)/bench/report
+	$(Q)$(OUTPUT)/bench/timers -r 3 -t 5
+
+bench-inotify: deps $(OUTPUT)/bench/inotify
+	$(Q)$(OUTPUT)/bench/inotify
+
+bench-aio: deps $(OUTPUT)/bench/aio_sendfile
+	$(Q)$(OUTPUT)/bench/aio_sendfile
