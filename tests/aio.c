@@ -14,7 +14,7 @@
 
 #include "src_helpers.h"
 
-TestSuite(aio, .timeout = 120);
+TestSuite(aio, .init = kt_require_root, .timeout = 120);
 
 #define MiB (1ULL << 20)
 
@@ -46,16 +46,39 @@ static long start(int q, int sock, int file, off_t off, size_t count)
 	return c;
 }
 
-/* Send [off, off + count) of a pattern file to a checking peer; returns the bytes sent. */
-static void send_and_check(int a, int b, size_t size, off_t off, size_t count, size_t want)
+/* A connected stream pair: TCP on loopback (AF_INET) or AF_UNIX. */
+static void kt_stream_pair(int domain, int sv[2])
+{
+	if (domain == AF_INET)
+		kt_tcp_pair(&sv[0], &sv[1]);
+	else
+		kt_unix_pair(SOCK_STREAM, sv);
+}
+
+/* What a transfer needs: a queue, a stream pair of `domain` and a pattern file of `size`. */
+static int kt_aio_parts(int domain, int sv[2], int *f, size_t size)
+{
+	int q = kt_queue();
+
+	kt_stream_pair(domain, sv);
+	*f = kt_pattern_file(size);
+	return q;
+}
+
+/*
+ * Send [off, off + count) of a pattern file of `size` bytes over a fresh stream pair of
+ * `domain` to a peer that checks every byte; the completion and the peer must say `want`.
+ */
+static void send_and_check(int domain, size_t size, off_t off, size_t count, size_t want)
 {
 	struct kt_sink sink;
 	struct ukevent ev;
-	int q = kt_queue(), f = kt_pattern_file(size);
+	int q, f, sv[2];
 	long c;
 
-	kt_sink_start(&sink, b, (unsigned long long)off, want);
-	c = start(q, a, f, off, count);
+	q = kt_aio_parts(domain, sv, &f, size);
+	kt_sink_start(&sink, sv[1], (unsigned long long)off, want);
+	c = start(q, sv[0], f, off, count);
 	ev = aio_event(q, c);
 	cr_assert_eq(aio_bytes(&ev), want, "sent %llu, want %zu", aio_bytes(&ev), want);
 	cr_assert_eq(ev.id.raw_u64, (__u64)c);
@@ -65,39 +88,23 @@ static void send_and_check(int a, int b, size_t size, off_t off, size_t count, s
 	kt_expect_none(q);
 	close(f);
 	kt_close(q);
+	close(sv[0]);
+	close(sv[1]);
 }
 
 Test(aio, k22_small_tcp, .description = "K22: a 100 kB file over TCP: positive cookie, completion with ptr = cookie and the byte count")
 {
-	int a, b;
-
-	kt_require_root();
-	kt_tcp_pair(&a, &b);
-	send_and_check(a, b, 100000, 0, 100000, 100000);
-	close(a);
-	close(b);
+	send_and_check(AF_INET, 100000, 0, 100000, 100000);
 }
 
 Test(aio, k22_64mib_tcp_every_byte, .description = "K22: 64 MiB to a TCP peer that checks every byte")
 {
-	int a, b;
-
-	kt_require_root();
-	kt_tcp_pair(&a, &b);
-	send_and_check(a, b, 64 * MiB, 0, 64 * MiB, 64 * MiB);
-	close(a);
-	close(b);
+	send_and_check(AF_INET, 64 * MiB, 0, 64 * MiB, 64 * MiB);
 }
 
 Test(aio, k22_offset_and_end_of_file, .description = "K22: an unaligned offset, and a count past the end of the file stops at the end (as sendfile)")
 {
-	int sv[2];
-
-	kt_require_root();
-	kt_unix_pair(SOCK_STREAM, sv);
-	send_and_check(sv[0], sv[1], 3 * MiB + 7, 12345, 10 * MiB, 3 * MiB + 7 - 12345);
-	close(sv[0]);
-	close(sv[1]);
+	send_and_check(AF_UNIX, 3 * MiB + 7, 12345, 10 * MiB, 3 * MiB + 7 - 12345);
 }
 
 Test(aio, k22_at_end_of_file, .description = "K22: an offset at the end of the file completes at once with 0 bytes")
@@ -106,17 +113,12 @@ Test(aio, k22_at_end_of_file, .description = "K22: an offset at the end of the f
 	int q, f, sv[2];
 	long c;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_unix_pair(SOCK_STREAM, sv);
-	f = kt_pattern_file(4096);
+	q = kt_aio_parts(AF_UNIX, sv, &f, 4096);
 	c = start(q, sv[0], f, 4096, 100);
 	ev = aio_event(q, c);
 	cr_assert_eq(aio_bytes(&ev), 0);
 	close(f);
-	close(sv[0]);
-	close(sv[1]);
-	kt_close(q);
+	kt_close_pair(q, sv[0], sv[1]);
 }
 
 Test(aio, k22_caller_closes_its_fds, .description = "K22: the caller may close the socket and the file right after the call")
@@ -126,10 +128,7 @@ Test(aio, k22_caller_closes_its_fds, .description = "K22: the caller may close t
 	int q, f, sv[2], mine;
 	long c;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_unix_pair(SOCK_STREAM, sv);
-	f = kt_pattern_file(8 * MiB);
+	q = kt_aio_parts(AF_UNIX, sv, &f, 8 * MiB);
 	mine = dup(sv[0]);
 	c = start(q, mine, f, 0, 8 * MiB);
 	close(mine);
@@ -216,7 +215,6 @@ Test(aio, k22_1000_concurrent, .description = "K22: 1,000 transfers in flight on
 	pthread_t th;
 	int q, f;
 
-	kt_require_root();
 	kt_want_fds(8 * NT);
 	q = kt_queue();
 	f = kt_pattern_file(4 * MiB);
@@ -250,7 +248,6 @@ Test(aio, k2_close_cancels_in_flight, .description = "K22/K2: closing the queue 
 {
 	int q, f, sv[2], before;
 
-	kt_require_root();
 	kt_unix_pair(SOCK_STREAM, sv);
 	f = kt_pattern_file(8 * MiB);
 	before = kt_fd_count();
@@ -271,10 +268,7 @@ Test(aio, k10_remove_cancels, .description = "K22/K10: REMOVE of the transfer's 
 	int q, f, sv[2], before;
 	long c;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_unix_pair(SOCK_STREAM, sv);
-	f = kt_pattern_file(8 * MiB);
+	q = kt_aio_parts(AF_UNIX, sv, &f, 8 * MiB);
 	/* A first transfer starts the queue's engine, whose descriptors stay with the queue. */
 	aio_event(q, start(q, sv[0], f, 0, 1));
 	before = kt_fd_count();
@@ -287,32 +281,27 @@ Test(aio, k10_remove_cancels, .description = "K22/K10: REMOVE of the transfer's 
 		kt_sleep_ms(10); /* the engine closes its duplicate when it sees the cancel */
 	cr_assert_eq(kt_fd_count(), before);
 	close(f);
-	close(sv[0]);
-	close(sv[1]);
-	kt_close(q);
+	kt_close_pair(q, sv[0], sv[1]);
 }
 
 Test(aio, k22_peer_reset_broken, .description = "K22: a peer that resets the connection mid-transfer gives BROKEN with the errno")
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	struct ukevent ev;
-	int q, f, a, b, err;
+	int q, f, sv[2], err;
 	long c;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_tcp_pair(&a, &b);
-	f = kt_pattern_file(32 * MiB);
-	c = start(q, a, f, 0, 32 * MiB);
-	kt_expect_none(q); /* stuck: b does not read */
-	cr_assert_eq(setsockopt(b, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
-	close(b); /* unread data + linger 0: RST */
+	q = kt_aio_parts(AF_INET, sv, &f, 32 * MiB);
+	c = start(q, sv[0], f, 0, 32 * MiB);
+	kt_expect_none(q); /* stuck: sv[1] does not read */
+	cr_assert_eq(setsockopt(sv[1], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	close(sv[1]); /* unread data + linger 0: RST */
 	ev = aio_event(q, c);
 	err = (int)ev.ret_data[1];
 	cr_assert_eq(ev.ret_flags, KEVENT_RET_BROKEN, "ret_flags %#x", ev.ret_flags);
 	cr_assert(err == -ECONNRESET || err == -EPIPE, "error %d", err);
 	close(f);
-	close(a);
+	close(sv[0]);
 	kt_close(q);
 }
 
@@ -320,10 +309,7 @@ Test(aio, k25_bad_input, .description = "K25/K22: bad queue, closed or non-socke
 {
 	int q, f, sv[2], p[2], udp, udp2, wr, closed;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_unix_pair(SOCK_STREAM, sv);
-	f = kt_pattern_file(4096);
+	q = kt_aio_parts(AF_UNIX, sv, &f, 4096);
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	kt_udp_pair(&udp, &udp2);
 	wr = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -348,9 +334,7 @@ Test(aio, k25_bad_input, .description = "K25/K22: bad queue, closed or non-socke
 	close(p[0]);
 	close(p[1]);
 	close(f);
-	close(sv[0]);
-	close(sv[1]);
-	kt_close(q);
+	kt_close_pair(q, sv[0], sv[1]);
 }
 
 Test(aio, k7_add_by_hand_refused, .description = "K7/K22: a KEVENT_AIO interest comes only from aio_sendfile: ADD by hand is EINVAL")
@@ -358,7 +342,6 @@ Test(aio, k7_add_by_hand_refused, .description = "K7/K22: a KEVENT_AIO interest 
 	struct ukevent uk = { .type = KEVENT_AIO, .event = KEVENT_AIO_BIO };
 	int q;
 
-	kt_require_root();
 	q = kt_queue();
 	uk.id.raw_u64 = 1;
 	kt_ctl1(q, KEVENT_CTL_ADD, &uk);
@@ -373,7 +356,6 @@ Test(aio, k3_completion_in_ring, .description = "K22/K3: completions are copied 
 	int q, f, sv[2];
 	long c;
 
-	kt_require_root();
 	q = kt_queue_ring(&ring, 8);
 	kt_unix_pair(SOCK_STREAM, sv);
 	f = kt_pattern_file(1000);
@@ -385,6 +367,5 @@ Test(aio, k3_completion_in_ring, .description = "K22/K3: completions are copied 
 	close(f);
 	close(sv[0]);
 	close(sv[1]);
-	kt_close(q);
-	free(ring);
+	kt_close_ring(q, ring);
 }

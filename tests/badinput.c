@@ -9,7 +9,7 @@
 
 #include "helpers.h"
 
-TestSuite(badinput, .timeout = KT_TEST_TIMEOUT);
+TestSuite(badinput, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
 
 /* The queue still works: an UNOTIFY ADD + READY + get_events round. */
 static void assert_usable(int q)
@@ -39,7 +39,6 @@ Test(badinput, k25_init_bad_ring, .description = "K25: NULL ring with a size, ri
 	struct kevent_ring *ring = malloc(sizeof(*ring) + 2 * sizeof(struct ukevent));
 	int q;
 
-	kt_require_root();
 	assert_err(kevent_init(NULL, 8, 0), EINVAL);
 	assert_err(kevent_init(ring, 1, 0), EINVAL);
 	q = kt_queue();
@@ -54,7 +53,6 @@ Test(badinput, k25_ctl_bad_arguments,
 	struct ukevent uk = kt_unotify_ev(1, 0);
 	int q;
 
-	kt_require_root();
 	q = kt_queue();
 	assert_err(kevent_ctl(q, KEVENT_CTL_ADD, 1, NULL), EFAULT);
 	assert_err(kevent_ctl(q, KEVENT_CTL_REMOVE, 3, NULL), EFAULT);
@@ -74,9 +72,8 @@ Test(badinput, k25_get_events_bad_arguments,
 	struct ukevent ev[4];
 	int q;
 
-	kt_require_root();
 	q = kt_queue();
-	kt_unotify_add(q, 1, KEVENT_REQ_READY | KEVENT_REQ_ALWAYS_QUEUE);
+	kt_unotify_queued(q, 1);
 	assert_err(kevent_get_events(q, 0, 4, kt_ts(0), NULL, 0), EFAULT);
 	assert_err(kevent_get_events(q, 0, KEVENT_MAX_BATCH + 1, kt_ts(0), ev, 0), EINVAL);
 	assert_err(kevent_get_events(q, 0, 4, kt_ts(0), ev, 0x2), EINVAL);
@@ -93,17 +90,15 @@ Test(badinput, k25_wait_bad_arguments,
 	struct kevent_ring *ring;
 	int q;
 
-	kt_require_root();
 	q = kt_queue_ring(&ring, 4);
-	kt_unotify_add(q, 1, KEVENT_REQ_READY | KEVENT_REQ_ALWAYS_QUEUE);
+	kt_unotify_queued(q, 1);
 	assert_err(kevent_wait(q, KEVENT_MAX_BATCH + 1, 0, kt_ts(0), 0), EINVAL);
 	assert_err(kevent_wait(q, 1, 0, kt_ts(0), 0x4), EINVAL);
 	cr_assert_eq(ring->ring_kidx, 0, "a rejected call copied an event");
 	cr_assert_eq(kevent_wait(q, 4, 0, kt_ts(KT_WAIT_MS), 0), 1, "the ready event was lost");
 	cr_assert_eq(kevent_commit(q, 1, 0), 1);
 	assert_usable(q);
-	kt_close(q);
-	free(ring);
+	kt_close_ring(q, ring);
 }
 
 Test(badinput, k25_bad_entries,
@@ -112,11 +107,8 @@ Test(badinput, k25_bad_entries,
 	struct ukevent uk[6];
 	int q, file, rx, tx;
 
-	kt_require_root();
-	q = kt_queue();
+	q = kt_udp_watched(&rx, &tx, 0);
 	file = kt_regular_file();
-	kt_udp_pair(&rx, &tx);
-	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
 	uk[0] = kt_unotify_ev(1, 0);
 	uk[0].type = 12345;
 	uk[1] = kt_sock_ev(kt_closed_fd(), KEVENT_SOCKET_RECV, 0);
@@ -140,9 +132,7 @@ Test(badinput, k25_bad_entries,
 	kt_assert_failed(&uk[1], ENOENT);
 	assert_usable(q);
 	close(file);
-	close(rx);
-	close(tx);
-	kt_close(q);
+	kt_close_pair(q, rx, tx);
 }
 
 Test(badinput, k25_commit_bad_arguments,
@@ -152,9 +142,8 @@ Test(badinput, k25_commit_bad_arguments,
 	struct ukevent ev[4];
 	int q;
 
-	kt_require_root();
 	q = kt_queue_ring(&ring, 4);
-	kt_unotify_add(q, 1, KEVENT_REQ_READY | KEVENT_REQ_ALWAYS_QUEUE);
+	kt_unotify_queued(q, 1);
 	cr_assert_eq(kt_get(q, 1, 4, ev, KT_WAIT_MS), 1);
 	assert_err(kevent_commit(q, 1, 9), EOVERFLOW);
 	assert_err(kevent_commit(q, 3, 0), EINVAL);
@@ -163,8 +152,7 @@ Test(badinput, k25_commit_bad_arguments,
 	cr_assert_eq(kevent_commit(q, 1, 0), 1);
 	assert_usable(q);
 	cr_assert_eq(ring->ring_kidx, 2, "the usable round went through the ring");
-	kt_close(q);
-	free(ring);
+	kt_close_ring(q, ring);
 }
 
 Test(badinput, k25_bad_timespecs,
@@ -182,7 +170,6 @@ Test(badinput, k25_bad_timespecs,
 	unsigned int i;
 	int q;
 
-	kt_require_root();
 	q = kt_queue_ring(&ring, 8);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		errno = 0;
@@ -197,8 +184,7 @@ Test(badinput, k25_bad_timespecs,
 			     "get_events ABSTIME, timespec %u", i);
 	}
 	assert_usable(q);
-	kt_close(q);
-	free(ring);
+	kt_close_ring(q, ring);
 }
 
 Test(badinput, k25_foreign_fds,
@@ -208,7 +194,6 @@ Test(badinput, k25_foreign_fds,
 	struct ukevent uk = kt_unotify_ev(1, 0), ev[4];
 	int p[2], devnull, closed, fds[3], i, q;
 
-	kt_require_root();
 	q = kt_queue();
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -250,7 +235,6 @@ Test(badinput, k25_calls_after_close,
 	struct ukevent uk = kt_unotify_ev(1, 0), ev[4];
 	int q, q2;
 
-	kt_require_root();
 	q = kt_queue_ring(&ring, 4);
 	kt_unotify_add(q, 1, 0);
 	kt_close(q);

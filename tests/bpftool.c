@@ -11,7 +11,7 @@
 
 #include "helpers.h"
 
-TestSuite(bpftool, .timeout = KT_TEST_TIMEOUT);
+TestSuite(bpftool, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
 
 /*
  * One JSON dump of every kev_sockets map on the machine (other tests have theirs), or NULL
@@ -91,7 +91,6 @@ Test(bpftool, watched_socket_in_kev_sockets,
 	__u64 cookie = 0;
 	int q, a, b;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_tcp_pair(&a, &b);
 	kt_add(q, kt_sock_ev(a, KEVENT_SOCKET_RECV, 0));
@@ -113,7 +112,5 @@ Test(bpftool, watched_socket_in_kev_sockets,
 	cr_assert_null(find_entry(dump, cookie), "cookie %llu still listed after REMOVE",
 		       (unsigned long long)cookie);
 	free(dump);
-	close(a);
-	close(b);
-	kt_close(q);
+	kt_close_pair(q, a, b);
 }

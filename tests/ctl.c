@@ -9,7 +9,7 @@
 
 #include "helpers.h"
 
-TestSuite(ctl, .timeout = KT_TEST_TIMEOUT);
+TestSuite(ctl, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
 
 Test(ctl, k7_bad_entry_does_not_stop_batch,
      .description = "K7: one bad entry in a batch of 3 never stops the others")
@@ -18,7 +18,6 @@ Test(ctl, k7_bad_entry_does_not_stop_batch,
 	struct ukevent ev[8];
 	int q, n;
 
-	kt_require_root();
 	q = kt_queue();
 	uk[1].type = KEVENT_MAX + 32;
 	cr_assert_eq(kevent_ctl(q, KEVENT_CTL_ADD, 3, uk), 3, "entries processed");
@@ -51,7 +50,6 @@ Test(ctl, k7_unknown_types_enosys, .description = "K7: unknown and reserved type
 	struct ukevent uk[N];
 	int q, file, i;
 
-	kt_require_root();
 	q = kt_queue();
 	file = kt_regular_file();
 	for (i = 0; i < N; i++) {
@@ -76,7 +74,6 @@ Test(ctl, k7_socket_entry_errors, .description = "K7: EBADF, ENOTSOCK and EINVAL
 	struct ukevent uk[6];
 	int q, rx, tx, file;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_udp_pair(&rx, &tx);
 	file = kt_regular_file();
@@ -95,35 +92,21 @@ Test(ctl, k7_socket_entry_errors, .description = "K7: EBADF, ENOTSOCK and EINVAL
 	kt_assert_failed(&uk[4], EINVAL);
 	cr_assert_eq(uk[5].ret_flags, 0, "the good entry: %#x", uk[5].ret_flags);
 	close(file);
-	close(rx);
-	close(tx);
-	kt_close(q);
+	kt_close_pair(q, rx, tx);
 }
 
 Test(ctl, k7_duplicate_add_eexist, .description = "K7/K8: ADD of an existing identity is -EEXIST")
 {
-	struct ukevent uk;
 	int q, rx, tx;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_udp_pair(&rx, &tx);
-	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
-	uk = kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0);
-	kt_ctl1(q, KEVENT_CTL_ADD, &uk);
-	kt_assert_failed(&uk, EEXIST);
+	q = kt_udp_watched(&rx, &tx, 0);
+	kt_ctl_fails(q, KEVENT_CTL_ADD, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0), EEXIST);
 	/* The event mask is not part of the identity. */
-	uk = kt_sock_ev(rx, KEVENT_SOCKET_SEND, KEVENT_REQ_ET);
-	kt_ctl1(q, KEVENT_CTL_ADD, &uk);
-	kt_assert_failed(&uk, EEXIST);
+	kt_ctl_fails(q, KEVENT_CTL_ADD, kt_sock_ev(rx, KEVENT_SOCKET_SEND, KEVENT_REQ_ET), EEXIST);
 
 	kt_unotify_add(q, 9, 0);
-	uk = kt_unotify_ev(9, 0);
-	kt_ctl1(q, KEVENT_CTL_ADD, &uk);
-	kt_assert_failed(&uk, EEXIST);
-	close(rx);
-	close(tx);
-	kt_close(q);
+	kt_ctl_fails(q, KEVENT_CTL_ADD, kt_unotify_ev(9, 0), EEXIST);
+	kt_close_pair(q, rx, tx);
 }
 
 Test(ctl, k7_unknown_identity_enoent,
@@ -134,41 +117,31 @@ Test(ctl, k7_unknown_identity_enoent,
 		KEVENT_CTL_REMOVE,
 		KEVENT_CTL_READY,
 	};
-	struct ukevent uk;
 	unsigned int i;
 	int q, rx, tx;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_udp_pair(&rx, &tx);
 	for (i = 0; i < 3; i++) {
-		uk = kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0);
-		kt_ctl1(q, cmds[i], &uk);
-		kt_assert_failed(&uk, ENOENT);
-		uk = kt_unotify_ev(77, 0);
-		kt_ctl1(q, cmds[i], &uk);
-		kt_assert_failed(&uk, ENOENT);
+		kt_ctl_fails(q, cmds[i], kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0), ENOENT);
+		kt_ctl_fails(q, cmds[i], kt_unotify_ev(77, 0), ENOENT);
 	}
-	close(rx);
-	close(tx);
-	kt_close(q);
+	kt_close_pair(q, rx, tx);
 }
 
 Test(ctl, k8_identity_includes_user,
      .description = "K8: the same object with another user value is another interest")
 {
-	struct ukevent a = kt_unotify_ev(5, 0), b = kt_unotify_ev(5, 0), ev[8], got;
-	int q, n;
+	struct ukevent a = kt_unotify_ev(5, 0), b = kt_unotify_ev(5, 0), got;
+	int q;
 
-	kt_require_root();
 	q = kt_queue();
 	a.ptr = &a;
 	b.ptr = &b;
 	kt_add(q, a);
 	kt_add(q, b);
 	kt_done(q, KEVENT_CTL_READY, a);
-	n = kt_get_some(q, ev, 8);
-	got = kt_only(ev, n, KEVENT_UNOTIFY, 5);
+	got = kt_next(q, KEVENT_UNOTIFY, 5);
 	cr_assert_eq(got.ptr, (void *)&a, "the event belongs to the readied user value");
 	kt_expect_none(q);
 
@@ -183,7 +156,6 @@ Test(ctl, k8_same_socket_two_users, .description = "K8: one socket, two user val
 	struct ukevent a, b;
 	int q, rx, tx;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_udp_pair(&rx, &tx);
 	a = kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0);
@@ -192,16 +164,11 @@ Test(ctl, k8_same_socket_two_users, .description = "K8: one socket, two user val
 	b.user[0] = 2;
 	kt_add(q, a);
 	kt_add(q, b);
-	kt_ctl1(q, KEVENT_CTL_ADD, &a);
-	kt_assert_failed(&a, EEXIST);
-	a.ret_flags = 0;
-	a.ret_data[1] = 0;
+	kt_ctl_fails(q, KEVENT_CTL_ADD, a, EEXIST);
 	kt_done(q, KEVENT_CTL_REMOVE, a);
 	kt_assert_gone(q, a);
 	kt_done(q, KEVENT_CTL_REMOVE, b);
-	close(rx);
-	close(tx);
-	kt_close(q);
+	kt_close_pair(q, rx, tx);
 }
 
 Test(ctl, k8_identity_includes_type,
@@ -209,25 +176,19 @@ Test(ctl, k8_identity_includes_type,
 {
 	int q, rx, tx;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_udp_pair(&rx, &tx);
-	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
+	q = kt_udp_watched(&rx, &tx, 0);
 	kt_unotify_add(q, (__u32)rx, 0);
 	kt_done(q, KEVENT_CTL_REMOVE, kt_unotify_ev((__u32)rx, 0));
 	kt_done(q, KEVENT_CTL_REMOVE, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
-	close(rx);
-	close(tx);
-	kt_close(q);
+	kt_close_pair(q, rx, tx);
 }
 
 Test(ctl, k8_modify_replaces_event_and_rechecks,
      .description = "K8: MODIFY replaces the event mask and re-checks readiness")
 {
-	struct ukevent uk, ev[8], got;
-	int q, rx, tx, n;
+	struct ukevent uk, got;
+	int q, rx, tx;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_udp_pair(&rx, &tx);
 	uk = kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0);
@@ -239,65 +200,45 @@ Test(ctl, k8_modify_replaces_event_and_rechecks,
 	uk.event = KEVENT_SOCKET_SEND;
 	uk.req_flags = KEVENT_REQ_ET;
 	kt_done(q, KEVENT_CTL_MODIFY, uk);
-	n = kt_get_some(q, ev, 8);
-	got = kt_only(ev, n, KEVENT_SOCKET, (__u32)rx);
+	got = kt_next(q, KEVENT_SOCKET, (__u32)rx);
 	cr_assert_eq(got.event, KEVENT_SOCKET_SEND, "event %#x", got.event);
 	cr_assert_eq(got.req_flags, KEVENT_REQ_ET, "req_flags %#x", got.req_flags);
 	cr_assert_eq(got.ptr, (void *)&uk);
 	cr_assert_eq(got.ret_flags, 0);
-	close(rx);
-	close(tx);
-	kt_close(q);
+	kt_close_pair(q, rx, tx);
 }
 
 Test(ctl, k8_modify_rechecks_data_already_there,
      .description = "K8: MODIFY of an ET interest whose socket still holds data queues it")
 {
-	struct ukevent uk, ev[8];
-	int q, rx, tx, n;
+	int q, rx, tx;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_udp_pair(&rx, &tx);
-	uk = kt_sock_ev(rx, KEVENT_SOCKET_RECV, KEVENT_REQ_ET);
-	kt_add(q, uk);
+	q = kt_udp_watched(&rx, &tx, KEVENT_REQ_ET);
 	kt_send(tx, 8);
-	n = kt_get_some(q, ev, 8);
-	kt_only(ev, n, KEVENT_SOCKET, (__u32)rx);
+	kt_next(q, KEVENT_SOCKET, (__u32)rx);
 	kt_expect_none(q); /* ET: the edge was consumed, the datagram is still there */
 
-	uk.req_flags = 0;
-	kt_done(q, KEVENT_CTL_MODIFY, uk);
-	n = kt_get_some(q, ev, 8);
-	cr_assert_eq(kt_only(ev, n, KEVENT_SOCKET, (__u32)rx).req_flags, 0);
-	close(rx);
-	close(tx);
-	kt_close(q);
+	kt_done(q, KEVENT_CTL_MODIFY, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
+	cr_assert_eq(kt_next(q, KEVENT_SOCKET, (__u32)rx).req_flags, 0);
+	kt_close_pair(q, rx, tx);
 }
 
 Test(ctl, k8_modify_replaces_req_flags,
      .description = "K8: MODIFY replaces req_flags (level to ONESHOT)")
 {
-	struct ukevent uk, ev[8];
-	int q, rx, tx, n;
+	struct ukevent uk;
+	int q, rx, tx;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_udp_pair(&rx, &tx);
-	uk = kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0);
-	kt_add(q, uk);
-	uk.req_flags = KEVENT_REQ_ONESHOT;
+	q = kt_udp_watched(&rx, &tx, 0);
+	uk = kt_sock_ev(rx, KEVENT_SOCKET_RECV, KEVENT_REQ_ONESHOT);
 	kt_done(q, KEVENT_CTL_MODIFY, uk);
 
 	kt_send(tx, 8);
-	n = kt_get_some(q, ev, 8);
-	cr_assert_eq(kt_only(ev, n, KEVENT_SOCKET, (__u32)rx).req_flags, KEVENT_REQ_ONESHOT);
+	cr_assert_eq(kt_next(q, KEVENT_SOCKET, (__u32)rx).req_flags, KEVENT_REQ_ONESHOT);
 	/* Still readable, but ONESHOT removed it. */
 	kt_expect_none(q);
 	kt_assert_gone(q, uk);
-	close(rx);
-	close(tx);
-	kt_close(q);
+	kt_close_pair(q, rx, tx);
 }
 
 /* Check a K9 ADD of a ready object: DONE, event bits, not registered. */
@@ -316,14 +257,17 @@ static void assert_done_not_registered(int q, struct ukevent uk, __u32 bits)
 /* Check a K9 ADD of a ready object with ALWAYS_QUEUE: registered and delivered. */
 static void assert_queued(int q, struct ukevent uk, __u32 bits)
 {
-	struct ukevent ev[8];
-	int n;
-
 	uk.req_flags |= KEVENT_REQ_ALWAYS_QUEUE;
 	kt_add(q, uk);
-	n = kt_get_some(q, ev, 8);
-	cr_assert_eq(kt_only(ev, n, uk.type, uk.id.raw_u64).event, bits);
+	cr_assert_eq(kt_next(q, uk.type, uk.id.raw_u64).event, bits);
 	kt_done(q, KEVENT_CTL_REMOVE, uk);
+}
+
+/* K9 both ways for the same ready object: DONE when added alone, queued with ALWAYS_QUEUE. */
+static void kt_ready_at_add(int q, struct ukevent uk, __u32 bits)
+{
+	assert_done_not_registered(q, uk, bits);
+	assert_queued(q, uk, bits);
 }
 
 Test(ctl, k9_socket_data_at_add,
@@ -331,16 +275,12 @@ Test(ctl, k9_socket_data_at_add,
 {
 	int q, rx, tx;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_udp_pair(&rx, &tx);
 	kt_send(tx, 16);
 	kt_wait_readable(rx);
-	assert_done_not_registered(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0), KEVENT_SOCKET_RECV);
-	assert_queued(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0), KEVENT_SOCKET_RECV);
-	close(rx);
-	close(tx);
-	kt_close(q);
+	kt_ready_at_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0), KEVENT_SOCKET_RECV);
+	kt_close_pair(q, rx, tx);
 }
 
 Test(ctl, k9_unotify_ready_at_add,
@@ -348,10 +288,8 @@ Test(ctl, k9_unotify_ready_at_add,
 {
 	int q;
 
-	kt_require_root();
 	q = kt_queue();
-	assert_done_not_registered(q, kt_unotify_ev(4, KEVENT_REQ_READY), KT_UNOTIFY_EV);
-	assert_queued(q, kt_unotify_ev(4, KEVENT_REQ_READY), KT_UNOTIFY_EV);
+	kt_ready_at_add(q, kt_unotify_ev(4, KEVENT_REQ_READY), KT_UNOTIFY_EV);
 	kt_close(q);
 }
 
@@ -360,16 +298,12 @@ Test(ctl, k9_pending_connection_at_add,
 {
 	int q, l, c;
 
-	kt_require_root();
 	q = kt_queue();
 	l = kt_tcp_listener();
 	c = kt_tcp_connect(l);
 	kt_wait_readable(l);
-	assert_done_not_registered(q, kt_sock_ev(l, KEVENT_SOCKET_ACCEPT, 0), KEVENT_SOCKET_ACCEPT);
-	assert_queued(q, kt_sock_ev(l, KEVENT_SOCKET_ACCEPT, 0), KEVENT_SOCKET_ACCEPT);
-	close(c);
-	close(l);
-	kt_close(q);
+	kt_ready_at_add(q, kt_sock_ev(l, KEVENT_SOCKET_ACCEPT, 0), KEVENT_SOCKET_ACCEPT);
+	kt_close_pair(q, c, l);
 }
 
 Test(ctl, k10_removed_ready_unotify_not_delivered,
@@ -378,17 +312,15 @@ Test(ctl, k10_removed_ready_unotify_not_delivered,
 	struct kevent_ring *ring;
 	int q;
 
-	kt_require_root();
 	q = kt_queue_ring(&ring, 8);
 	kt_unotify_add(q, 1, 0);
-	kt_unotify_add(q, 2, KEVENT_REQ_READY | KEVENT_REQ_ALWAYS_QUEUE);
+	kt_unotify_queued(q, 2);
 	kt_unotify_ready(q, 1);
 	kt_done(q, KEVENT_CTL_REMOVE, kt_unotify_ev(1, 0));
 	kt_done(q, KEVENT_CTL_REMOVE, kt_unotify_ev(2, 0));
 	kt_expect_none(q);
 	cr_assert_eq(ring->ring_kidx, 0, "a removed interest was copied to the ring");
-	kt_close(q);
-	free(ring);
+	kt_close_ring(q, ring);
 }
 
 struct churn {
@@ -424,7 +356,6 @@ Test(ctl, k10_remove_races_delivery,
 	struct ukevent ev[8];
 	int rx, tx, i, n, bad = 0;
 
-	kt_require_root();
 	c.q = kt_queue();
 	kt_udp_pair(&rx, &tx);
 	c.fd = rx;
@@ -452,7 +383,6 @@ Test(ctl, k10_removed_ready_socket_not_delivered,
 	struct kevent_ring *ring;
 	int q, rx, tx;
 
-	kt_require_root();
 	q = kt_queue_ring(&ring, 8);
 	kt_udp_pair(&rx, &tx);
 	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
@@ -465,6 +395,5 @@ Test(ctl, k10_removed_ready_socket_not_delivered,
 	cr_assert_eq(ring->ring_kidx, 0, "a removed interest was copied to the ring");
 	close(rx);
 	close(tx);
-	kt_close(q);
-	free(ring);
+	kt_close_ring(q, ring);
 }

@@ -12,7 +12,7 @@
 
 #include "helpers.h"
 
-TestSuite(delivery, .timeout = KT_TEST_TIMEOUT);
+TestSuite(delivery, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
 
 Test(delivery, k12_udp_burst_merges,
      .description = "K12: 100 datagrams before delivery give one event")
@@ -20,19 +20,14 @@ Test(delivery, k12_udp_burst_merges,
 	struct ukevent ev[16];
 	int q, rx, tx, i, n;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_udp_pair(&rx, &tx);
-	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
+	q = kt_udp_watched(&rx, &tx, 0);
 	for (i = 0; i < 100; i++)
 		kt_send(tx, 32);
 	/* Ask for 2: a second copy of the interest would come out of the same call. */
 	n = kt_get(q, 2, 16, ev, KT_QUIET_MS * 2);
 	cr_assert_eq(n, 1, "%d events for one socket", n);
 	cr_assert_eq(kt_only(ev, n, KEVENT_SOCKET, (__u32)rx).event, KEVENT_SOCKET_RECV);
-	close(rx);
-	close(tx);
-	kt_close(q);
+	kt_close_pair(q, rx, tx);
 }
 
 Test(delivery, k12_stream_burst_merges_et,
@@ -41,7 +36,6 @@ Test(delivery, k12_stream_burst_merges_et,
 	struct ukevent ev[16];
 	int q, sv[2], i, n;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_unix_pair(SOCK_STREAM, sv);
 	kt_add(q, kt_sock_ev(sv[0], KEVENT_SOCKET_RECV, KEVENT_REQ_ET));
@@ -51,9 +45,7 @@ Test(delivery, k12_stream_burst_merges_et,
 	cr_assert_eq(n, 1, "%d events for one socket", n);
 	kt_only(ev, n, KEVENT_SOCKET, (__u32)sv[0]);
 	kt_expect_none(q);
-	close(sv[0]);
-	close(sv[1]);
-	kt_close(q);
+	kt_close_pair(q, sv[0], sv[1]);
 }
 
 Test(delivery, k12_unotify_ready_merges,
@@ -62,7 +54,6 @@ Test(delivery, k12_unotify_ready_merges,
 	struct ukevent ev[16];
 	int q, i, n;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_unotify_add(q, 42, 0);
 	for (i = 0; i < 10; i++)
@@ -77,83 +68,56 @@ Test(delivery, k12_unotify_ready_merges,
 Test(delivery, k13_level_redelivers_until_drained,
      .description = "K13: level mode delivers again while readable")
 {
-	struct ukevent ev[8];
-	int q, rx, tx, i, n;
+	int q, rx, tx, i;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_udp_pair(&rx, &tx);
-	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
+	q = kt_udp_watched(&rx, &tx, 0);
 	kt_send(tx, 8);
-	for (i = 0; i < 3; i++) {
-		n = kt_get_some(q, ev, 8);
-		cr_assert_eq(kt_only(ev, n, KEVENT_SOCKET, (__u32)rx).event, KEVENT_SOCKET_RECV,
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(kt_next(q, KEVENT_SOCKET, (__u32)rx).event, KEVENT_SOCKET_RECV,
 			     "delivery %d", i);
-	}
 	kt_drain(rx);
 	kt_expect_none(q);
 	/* Still registered: new data is delivered. */
 	kt_send(tx, 8);
-	n = kt_get_some(q, ev, 8);
-	kt_only(ev, n, KEVENT_SOCKET, (__u32)rx);
-	close(rx);
-	close(tx);
-	kt_close(q);
+	kt_next(q, KEVENT_SOCKET, (__u32)rx);
+	kt_close_pair(q, rx, tx);
 }
 
 Test(delivery, k13_et_only_on_new_activity,
      .description = "K13: ET delivers again only on new data")
 {
-	struct ukevent ev[8];
-	int q, rx, tx, i, n;
+	int q, rx, tx, i;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_udp_pair(&rx, &tx);
-	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, KEVENT_REQ_ET));
+	q = kt_udp_watched(&rx, &tx, KEVENT_REQ_ET);
 	for (i = 0; i < 3; i++) {
 		kt_send(tx, 8); /* never read: the socket stays readable */
-		n = kt_get_some(q, ev, 8);
-		cr_assert_eq(kt_only(ev, n, KEVENT_SOCKET, (__u32)rx).req_flags, KEVENT_REQ_ET);
+		cr_assert_eq(kt_next(q, KEVENT_SOCKET, (__u32)rx).req_flags, KEVENT_REQ_ET);
 		kt_expect_none(q);
 	}
-	close(rx);
-	close(tx);
-	kt_close(q);
+	kt_close_pair(q, rx, tx);
 }
 
 Test(delivery, k13_oneshot_delivered_once,
      .description = "K13: ONESHOT is delivered once, then removed")
 {
-	struct ukevent ev[8];
-	int q, rx, tx, n;
+	int q, rx, tx;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_udp_pair(&rx, &tx);
-	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, KEVENT_REQ_ONESHOT));
+	q = kt_udp_watched(&rx, &tx, KEVENT_REQ_ONESHOT);
 	kt_send(tx, 8);
-	n = kt_get_some(q, ev, 8);
-	kt_only(ev, n, KEVENT_SOCKET, (__u32)rx);
+	kt_next(q, KEVENT_SOCKET, (__u32)rx);
 	kt_expect_none(q);
 	kt_send(tx, 8);
 	kt_expect_none(q);
 	kt_assert_gone(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
-	close(rx);
-	close(tx);
-	kt_close(q);
+	kt_close_pair(q, rx, tx);
 }
 
 Test(delivery, k14_last_check_drops_stale_event,
      .description = "K14: LAST_CHECK drops an event whose object is no longer ready")
 {
-	struct ukevent ev[8];
-	int q, rx, tx, n;
+	int q, rx, tx;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_udp_pair(&rx, &tx);
-	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, KEVENT_REQ_LAST_CHECK));
+	q = kt_udp_watched(&rx, &tx, KEVENT_REQ_LAST_CHECK);
 	kt_send(tx, 8);
 	kt_wait_readable(rx);
 	kt_drain(rx);
@@ -161,13 +125,10 @@ Test(delivery, k14_last_check_drops_stale_event,
 
 	/* It stayed registered: new data is delivered. */
 	kt_send(tx, 8);
-	n = kt_get_some(q, ev, 8);
-	cr_assert_eq(kt_only(ev, n, KEVENT_SOCKET, (__u32)rx).event, KEVENT_SOCKET_RECV);
+	cr_assert_eq(kt_next(q, KEVENT_SOCKET, (__u32)rx).event, KEVENT_SOCKET_RECV);
 	kt_drain(rx);
 	kt_done(q, KEVENT_CTL_REMOVE, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
-	close(rx);
-	close(tx);
-	kt_close(q);
+	kt_close_pair(q, rx, tx);
 }
 
 /* Take what each of the nq queues has for socket fd now; *got gets a bit per queue. */
@@ -212,7 +173,6 @@ Test(delivery, k15_one_queue_gets_it_spread,
 	unsigned int seen = 0, got;
 	int q[2], rx, tx, i, n;
 
-	kt_require_root();
 	kt_udp_pair(&rx, &tx);
 	for (i = 0; i < 2; i++) {
 		q[i] = kt_queue();
@@ -239,7 +199,6 @@ Test(delivery, k15_eight_queues_share_a_listener,
 	unsigned int got;
 	int q[8], l, c[4], i, r, n;
 
-	kt_require_root();
 	l = kt_tcp_listener();
 	for (i = 0; i < 8; i++) {
 		q[i] = kt_queue();
@@ -267,7 +226,6 @@ Test(delivery, k15_wakeup_all_every_queue,
 	unsigned int got;
 	int q[2], rx, tx, i, n;
 
-	kt_require_root();
 	kt_udp_pair(&rx, &tx);
 	for (i = 0; i < 2; i++) {
 		q[i] = kt_queue();
@@ -293,13 +251,9 @@ Test(delivery, k15_one_thread_woken,
 	struct kt_getter g[2];
 	int q, first, other, i, j;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_unotify_add(q, 1, 0);
-	kt_getter_start(&g[0], q, 1, 10000);
-	kt_getter_start(&g[1], q, 1, 10000);
-	kt_getter_parked(&g[0]);
-	kt_getter_parked(&g[1]);
+	kt_getters_parked(g, 2, q, 1, 10000);
 	kt_unotify_ready(q, 1);
 
 	/* Exactly one returns with the event; find which. */
@@ -326,13 +280,9 @@ Test(delivery, k15_wakeup_all_wakes_every_thread,
 	struct kt_getter g[2];
 	int q, i;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_unotify_add(q, 1, KEVENT_REQ_WAKEUP_ALL);
-	kt_getter_start(&g[0], q, 1, 10000);
-	kt_getter_start(&g[1], q, 1, 10000);
-	kt_getter_parked(&g[0]);
-	kt_getter_parked(&g[1]);
+	kt_getters_parked(g, 2, q, 1, 10000);
 	kt_unotify_ready(q, 1);
 	for (i = 0; i < 2; i++)
 		cr_assert(kt_join_within(g[i].th, KT_WAIT_MS), "thread %d not woken", i);
@@ -347,7 +297,6 @@ Test(delivery, k16_zero_timeout_does_not_block, .description = "K16: timeout {0,
 	struct kt_getter g;
 	int q;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_unotify_add(q, 1, 0);
 	kt_getter_start(&g, q, 1, 0);
@@ -361,12 +310,9 @@ Test(delivery, k16_wait_forever, .description = "K16: tv_sec == -1 waits until a
 	struct kt_getter g;
 	int q;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_unotify_add(q, 1, 0);
-	kt_getter_start(&g, q, 1, -1);
-	cr_assert_not(kt_join_within(g.th, KT_QUIET_MS), "get_events(-1) returned %d at once",
-		      g.ret);
+	kt_getter_blocked(&g, q);
 	kt_unotify_ready(q, 1);
 	cr_assert(kt_join_within(g.th, KT_WAIT_MS), "get_events(-1) missed the event");
 	cr_assert_eq(g.ret, 1);
@@ -381,15 +327,9 @@ Test(delivery, k16_abstime,
 	struct ukevent ev[4];
 	int q, r;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_unotify_add(q, 1, 0);
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_nsec += 200 * 1000000L;
-	if (dl.tv_nsec >= 1000000000L) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000L;
-	}
+	dl = kt_deadline(200);
 	r = kevent_get_events(q, 1, 4, dl, ev, KEVENT_FLAGS_ABSTIME);
 	clock_gettime(CLOCK_REALTIME, &now);
 	cr_assert_eq(r, 0, "get_events(ABSTIME) = %d", r);
@@ -411,7 +351,6 @@ Test(delivery, k16_min_nr_honoured, .description = "K16: get_events waits for mi
 	struct kt_getter g;
 	int q, i;
 
-	kt_require_root();
 	q = kt_queue();
 	for (i = 0; i < 3; i++)
 		kt_unotify_add(q, i, 0);
@@ -433,7 +372,6 @@ Test(delivery, k16_min_nr_above_max_nr, .description = "K16: min_nr > max_nr is 
 	struct ukevent ev[4];
 	int q;
 
-	kt_require_root();
 	q = kt_queue();
 	errno = 0;
 	cr_assert_eq(kt_get(q, 5, 4, ev, 0), -EINVAL);
@@ -452,7 +390,6 @@ Test(delivery, k16_signal_eintr, .description = "K16: a signal ends the wait wit
 	struct kt_getter g;
 	int q, i;
 
-	kt_require_root();
 	q = kt_queue();
 	cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
 	kt_unotify_add(q, 1, 0);
@@ -466,5 +403,31 @@ Test(delivery, k16_signal_eintr, .description = "K16: a signal ends the wait wit
 	cr_assert_lt(i, KT_WAIT_MS / 50, "the signal did not end the wait");
 	cr_assert_eq(g.ret, -EINTR, "get_events = %d", g.ret);
 	cr_assert_eq(g.err, EINTR);
+	kt_close(q);
+}
+
+Test(delivery, k13_level_many_still_ready, .description = "K13: level mode with more objects still ready than one look takes: every call returns")
+{
+	enum { N = 300 };
+	struct ukevent uk[N], ev[N];
+	int sv[N][2], q, n;
+
+	q = kt_queue();
+	for (int i = 0; i < N; i++) {
+		kt_unix_pair(SOCK_STREAM, sv[i]);
+		uk[i] = kt_sock_ev(sv[i][0], KEVENT_SOCKET_RECV, 0);
+	}
+	cr_assert_eq(kevent_ctl(q, KEVENT_CTL_ADD, N, uk), N);
+	for (int i = 0; i < N; i++)
+		kt_send(sv[i][1], 1);
+	/* Nothing read: every round must report ready sockets again, and return. */
+	for (int round = 0; round < 3; round++) {
+		n = kt_get(q, 1, N, ev, KT_WAIT_MS);
+		cr_assert_gt(n, 0, "round %d returned %d", round, n);
+	}
+	for (int i = 0; i < N; i++) {
+		close(sv[i][0]);
+		close(sv[i][1]);
+	}
 	kt_close(q);
 }

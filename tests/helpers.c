@@ -56,6 +56,19 @@ void kt_close(int q)
 	cr_assert_eq(r, 0, "kevent_close(%d) = %d", q, r);
 }
 
+void kt_close_ring(int q, struct kevent_ring *ring)
+{
+	kt_close(q);
+	free(ring);
+}
+
+void kt_close_pair(int q, int a, int b)
+{
+	close(a);
+	close(b);
+	kt_close(q);
+}
+
 struct timespec kt_ts(long ms)
 {
 	struct timespec ts = { .tv_sec = -1, .tv_nsec = 0 };
@@ -67,15 +80,20 @@ struct timespec kt_ts(long ms)
 	return ts;
 }
 
-struct ukevent kt_sock_ev(int fd, __u32 event, __u32 req_flags)
+struct ukevent kt_fd_ev(__u32 type, int fd, __u32 event, __u32 req_flags)
 {
 	struct ukevent uk = { 0 };
 
 	uk.id.raw[0] = (__u32)fd;
-	uk.type = KEVENT_SOCKET;
+	uk.type = type;
 	uk.event = event;
 	uk.req_flags = req_flags;
 	return uk;
+}
+
+struct ukevent kt_sock_ev(int fd, __u32 event, __u32 req_flags)
+{
+	return kt_fd_ev(KEVENT_SOCKET, fd, event, req_flags);
 }
 
 struct ukevent kt_unotify_ev(__u64 id, __u32 req_flags)
@@ -121,15 +139,25 @@ void kt_assert_failed(const struct ukevent *uk, int err)
 		     -err);
 }
 
+void kt_ctl_fails(int q, unsigned int cmd, struct ukevent uk, int err)
+{
+	kt_ctl1(q, cmd, &uk);
+	kt_assert_failed(&uk, err);
+}
+
 void kt_assert_gone(int q, struct ukevent uk)
 {
-	kt_ctl1(q, KEVENT_CTL_REMOVE, &uk);
-	kt_assert_failed(&uk, ENOENT);
+	kt_ctl_fails(q, KEVENT_CTL_REMOVE, uk, ENOENT);
 }
 
 void kt_unotify_add(int q, __u64 id, __u32 req_flags)
 {
 	kt_add(q, kt_unotify_ev(id, req_flags));
+}
+
+void kt_unotify_queued(int q, __u64 id)
+{
+	kt_unotify_add(q, id, KEVENT_REQ_READY | KEVENT_REQ_ALWAYS_QUEUE);
 }
 
 void kt_unotify_ready(int q, __u64 id)
@@ -180,6 +208,14 @@ struct ukevent kt_only(const struct ukevent *ev, int n, __u32 type, __u64 id)
 		if (ev[i].type == type && ev[i].id.raw_u64 == id)
 			break;
 	return ev[i];
+}
+
+struct ukevent kt_next(int q, __u32 type, __u64 id)
+{
+	struct ukevent ev[8];
+	int n = kt_get_some(q, ev, 8);
+
+	return kt_only(ev, n, type, id);
 }
 
 static struct sockaddr_in kt_loopback(void)
@@ -259,6 +295,15 @@ void kt_unix_pair(int type, int sv[2])
 	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0, "socketpair: %m");
 }
 
+int kt_udp_watched(int *rx, int *tx, __u32 req_flags)
+{
+	int q = kt_queue();
+
+	kt_udp_pair(rx, tx);
+	kt_add(q, kt_sock_ev(*rx, KEVENT_SOCKET_RECV, req_flags));
+	return q;
+}
+
 void kt_send(int fd, size_t len)
 {
 	char buf[512];
@@ -326,7 +371,7 @@ void kt_thread_start(pthread_t *th, void *(*fn)(void *), void *arg)
 	cr_assert_eq(r, 0, "pthread_create: %s", strerror(r));
 }
 
-bool kt_join_within(pthread_t th, long ms)
+struct timespec kt_deadline(long ms)
 {
 	struct timespec ts;
 
@@ -337,6 +382,13 @@ bool kt_join_within(pthread_t th, long ms)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
+	return ts;
+}
+
+bool kt_join_within(pthread_t th, long ms)
+{
+	struct timespec ts = kt_deadline(ms);
+
 	return pthread_timedjoin_np(th, NULL, &ts) == 0;
 }
 
@@ -401,4 +453,22 @@ void kt_getter_parked(struct kt_getter *g)
 	cr_assert_lt(i, KT_WAIT_MS / 5, "the waiting thread never went to sleep");
 	/* It may sleep on the queue's lock on its way in: give it time to reach the wait. */
 	kt_sleep_ms(KT_QUIET_MS);
+}
+
+void kt_getters_parked(struct kt_getter *g, int n, int q, unsigned int min_nr, long ms)
+{
+	int i;
+
+	/* All start before any is waited for, so that they wait on the queue together. */
+	for (i = 0; i < n; i++)
+		kt_getter_start(&g[i], q, min_nr, ms);
+	for (i = 0; i < n; i++)
+		kt_getter_parked(&g[i]);
+}
+
+void kt_getter_blocked(struct kt_getter *g, int q)
+{
+	kt_getter_start(g, q, 1, -1);
+	cr_assert_not(kt_join_within(g->th, KT_QUIET_MS), "get_events(-1) returned %d at once",
+		      g->ret);
 }

@@ -25,18 +25,28 @@
 /* Criterion hang guard for whole tests, in seconds. */
 #define KT_TEST_TIMEOUT 30
 
-/* Skip without root (BPF needs it); under CI=true that is a failure instead. */
+/*
+ * Skip without root (BPF needs it); under CI=true that is a failure instead. Every suite
+ * runs it as its .init, before each of its tests.
+ */
 void kt_require_root(void);
 
 /* Queues. kt_queue() asserts success; kt_queue_ring() allocates the ring (free it). */
 int kt_queue(void);
 int kt_queue_ring(struct kevent_ring **ring, unsigned int n);
 void kt_close(int q);
+/* kt_close(), then free the ring the queue wrote to. */
+void kt_close_ring(int q, struct kevent_ring *ring);
+/* Close both descriptors of a pair, then the queue that watched them. */
+void kt_close_pair(int q, int a, int b);
 
 /* A relative timeout; ms < 0 means wait forever ({-1, 0}). */
 struct timespec kt_ts(long ms);
+/* The absolute CLOCK_REALTIME time ms from now (pthread and KEVENT_FLAGS_ABSTIME deadlines). */
+struct timespec kt_deadline(long ms);
 
-/* ukevent builders. */
+/* ukevent builders. kt_fd_ev(): the id every descriptor-watching type uses (raw[0] = fd). */
+struct ukevent kt_fd_ev(__u32 type, int fd, __u32 event, __u32 req_flags);
 struct ukevent kt_sock_ev(int fd, __u32 event, __u32 req_flags);
 struct ukevent kt_unotify_ev(__u64 id, __u32 req_flags);
 
@@ -48,10 +58,14 @@ void kt_add(int q, struct ukevent uk);
 void kt_done(int q, unsigned int cmd, struct ukevent uk);
 /* The entry must have failed with -err (BROKEN|DONE, ret_data[1] = -err). */
 void kt_assert_failed(const struct ukevent *uk, int err);
+/* kevent_ctl() of one entry that must fail with -err. */
+void kt_ctl_fails(int q, unsigned int cmd, struct ukevent uk, int err);
 /* REMOVE must fail with -ENOENT: the interest is not registered. */
 void kt_assert_gone(int q, struct ukevent uk);
 /* Register an UNOTIFY interest (user 0); must register. */
 void kt_unotify_add(int q, __u64 id, __u32 req_flags);
+/* Register an UNOTIFY interest ready at ADD and queued all the same (READY|ALWAYS_QUEUE). */
+void kt_unotify_queued(int q, __u64 id);
 /* KEVENT_CTL_READY on the UNOTIFY interest id (user 0); must succeed. */
 void kt_unotify_ready(int q, __u64 id);
 
@@ -65,6 +79,8 @@ void kt_expect_none(int q);
 int kt_count(const struct ukevent *ev, int n, __u32 type, __u64 id);
 /* The event of (type, id) in ev[0..n): asserts there is exactly one and returns it. */
 struct ukevent kt_only(const struct ukevent *ev, int n, __u32 type, __u64 id);
+/* kt_get_some() (up to 8 events), then kt_only() of (type, id) among them. */
+struct ukevent kt_next(int q, __u32 type, __u64 id);
 
 /* Sockets on 127.0.0.1 (port 0) and socketpairs; all assert success. */
 struct sockaddr_in;
@@ -74,6 +90,8 @@ void kt_tcp_pair(int *a, int *b);
 int kt_tcp_listener(void);
 int kt_tcp_connect(int listener);
 void kt_unix_pair(int type, int sv[2]);
+/* A queue watching RECV (with req_flags) on the receiving end of a fresh UDP pair. */
+int kt_udp_watched(int *rx, int *tx, __u32 req_flags);
 void kt_send(int fd, size_t len);
 void kt_drain(int fd);
 /* Wait (up to KT_WAIT_MS) until fd polls readable. */
@@ -105,5 +123,9 @@ struct kt_getter {
 void kt_getter_start(struct kt_getter *g, int q, unsigned int min_nr, long ms);
 /* Wait (up to KT_WAIT_MS) until the getter thread sleeps in the kernel. */
 void kt_getter_parked(struct kt_getter *g);
+/* Start n getters with the same arguments, then wait until every one sleeps. */
+void kt_getters_parked(struct kt_getter *g, int n, int q, unsigned int min_nr, long ms);
+/* A getter waiting forever (min_nr 1) that must not return within KT_QUIET_MS. */
+void kt_getter_blocked(struct kt_getter *g, int q);
 
 #endif /* KT_HELPERS_H */

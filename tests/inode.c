@@ -24,7 +24,7 @@
 
 #include "helpers.h"
 
-TestSuite(inode, .timeout = KT_TEST_TIMEOUT);
+TestSuite(inode, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
 
 #define ALL_EV                                                                                     \
 	(KEVENT_INODE_CREATE | KEVENT_INODE_REMOVE | KEVENT_INODE_MODIFY | KEVENT_INODE_ATTRIB)
@@ -73,7 +73,6 @@ static void rm_test_tree(void)
 	static void name(const char *dir);                                                         \
 	static void name##_on(const char *base, long magic)                                        \
 	{                                                                                          \
-		kt_require_root();                                                                 \
 		make_tree(tree, base, magic);                                                      \
 		name(tree);                                                                        \
 	}                                                                                          \
@@ -111,10 +110,7 @@ static __u64 ret_ino(const struct ukevent *ev)
 
 static struct ukevent inode_ev(int fd, __u32 event, __u32 req_flags)
 {
-	struct ukevent uk = {.type = KEVENT_INODE, .event = event, .req_flags = req_flags};
-
-	uk.id.raw[0] = (__u32)fd;
-	return uk;
+	return kt_fd_ev(KEVENT_INODE, fd, event, req_flags);
 }
 
 /* Open path (a directory or a file under dir) and watch it; returns the registration. */
@@ -144,10 +140,7 @@ static void unwatch(int q, const struct ukevent *reg)
 /* The one event of the interest reg; asserts there is exactly one. */
 static struct ukevent one_event(int q, const struct ukevent *reg)
 {
-	struct ukevent ev[8];
-	int n = kt_get_some(q, ev, 8);
-
-	return kt_only(ev, n, KEVENT_INODE, reg->id.raw_u64);
+	return kt_next(q, KEVENT_INODE, reg->id.raw_u64);
 }
 
 /* The event of reg must be exactly `event`, about the child `ino` (0: none or several). */
@@ -224,6 +217,26 @@ static void expect_no_entry(int q, const struct ukevent *reg)
 		     n > 0 ? e.event : 0, n > 0 ? e.name : "");
 }
 
+/* The end of a scenario: nothing more was logged for reg; unwatch it, close the queue. */
+static void kt_done_watching(int q, const struct ukevent *reg)
+{
+	expect_no_entry(q, reg);
+	unwatch(q, reg);
+	kt_close(q);
+}
+
+/* The watched object is gone: BROKEN (-ENOENT) once, then the interest is gone too. */
+static void kt_expect_broken_once(int q, const struct ukevent *reg)
+{
+	struct ukevent got = one_event(q, reg);
+
+	cr_assert_eq(got.ret_flags, KEVENT_RET_BROKEN, "ret_flags %#x", got.ret_flags);
+	cr_assert_eq((int)got.ret_data[1], -ENOENT, "ret_data[1] %d", (int)got.ret_data[1]);
+	kt_expect_none(q);
+	kt_assert_gone(q, *reg);
+	close((int)reg->id.raw[0]);
+}
+
 static int create_file(const char *dir, const char *name)
 {
 	char p[PATH_MAX];
@@ -287,9 +300,7 @@ FS_TEST(k18_create_gives_child, "K18: create, mkdir, mknod, symlink and link giv
 		cr_assert_eq(e[1].ino, ino_of(dir, "hard"));
 		cr_assert_str_eq(e[1].name, "hard");
 	}
-	expect_no_entry(q, &reg);
-	unwatch(q, &reg);
-	kt_close(q);
+	kt_done_watching(q, &reg);
 }
 
 FS_TEST(k18_remove_gives_child, "K18: unlink and rmdir give REMOVE with the child's inode and "
@@ -316,9 +327,7 @@ FS_TEST(k18_remove_gives_child, "K18: unlink and rmdir give REMOVE with the chil
 	cr_assert_eq(rmdir(p), 0);
 	expect(q, &reg, KEVENT_INODE_REMOVE, sub);
 	expect_entry(q, &reg, KEVENT_INODE_REMOVE, sub, "sub");
-	expect_no_entry(q, &reg);
-	unwatch(q, &reg);
-	kt_close(q);
+	kt_done_watching(q, &reg);
 }
 
 FS_TEST(k18_file_modify_attrib, "K18: a watched file gives MODIFY for writes and truncation, "
@@ -405,9 +414,7 @@ FS_TEST(k18_rename_within, "K18: a rename within a watched directory counts as b
 	expect(q, &reg, KEVENT_INODE_CREATE | KEVENT_INODE_REMOVE, ino);
 	expect_entry(q, &reg, KEVENT_INODE_REMOVE, ino, "old");
 	expect_entry(q, &reg, KEVENT_INODE_CREATE, ino, "new");
-	expect_no_entry(q, &reg);
-	unwatch(q, &reg);
-	kt_close(q);
+	kt_done_watching(q, &reg);
 }
 
 FS_TEST(k18_rename_across, "K18: a rename across watched directories is REMOVE on the old "
@@ -483,9 +490,7 @@ FS_TEST(k18_unwatched_sibling_is_silent, "K18: nothing is delivered for activity
 	cr_assert_eq(mkdir(p, 0755), 0);
 	cr_assert_eq(rmdir(p), 0);
 	kt_expect_none(q);
-	expect_no_entry(q, &reg);
-	unwatch(q, &reg);
-	kt_close(q);
+	kt_done_watching(q, &reg);
 }
 
 /* Read dir: how many entries, and does every one appear in log[0..n) as a CREATE? */
@@ -586,19 +591,14 @@ FS_TEST(k18_deleted_dir_broken_once, "K18: removing the watched directory delive
 				     "once, then the interest is gone")
 {
 	char sub[PATH_MAX];
-	struct ukevent reg, got;
+	struct ukevent reg;
 	int q = kt_queue();
 
 	path_of(sub, dir, "doomed");
 	cr_assert_eq(mkdir(sub, 0755), 0);
 	reg = watch(q, sub, NULL, KEVENT_INODE_CREATE | KEVENT_INODE_REMOVE, KEVENT_REQ_ET);
 	cr_assert_eq(rmdir(sub), 0);
-	got = one_event(q, &reg);
-	cr_assert_eq(got.ret_flags, KEVENT_RET_BROKEN, "ret_flags %#x", got.ret_flags);
-	cr_assert_eq((int)got.ret_data[1], -ENOENT, "ret_data[1] %d", (int)got.ret_data[1]);
-	kt_expect_none(q);
-	kt_assert_gone(q, reg);
-	close((int)reg.id.raw[0]);
+	kt_expect_broken_once(q, &reg);
 	kt_close(q);
 }
 
@@ -606,19 +606,14 @@ FS_TEST(k18_deleted_file_broken_once, "K18: unlinking the watched file's last na
 				      "BROKEN once")
 {
 	char p[PATH_MAX];
-	struct ukevent reg, got;
+	struct ukevent reg;
 	int q = kt_queue();
 
 	touch(dir, "doomed");
 	reg = watch(q, dir, "doomed", ALL_EV, 0);
 	path_of(p, dir, "doomed");
 	cr_assert_eq(unlink(p), 0);
-	got = one_event(q, &reg);
-	cr_assert_eq(got.ret_flags, KEVENT_RET_BROKEN, "ret_flags %#x", got.ret_flags);
-	cr_assert_eq((int)got.ret_data[1], -ENOENT);
-	kt_expect_none(q);
-	kt_assert_gone(q, reg);
-	close((int)reg.id.raw[0]);
+	kt_expect_broken_once(q, &reg);
 	kt_close(q);
 }
 
@@ -718,25 +713,15 @@ Test(inode, k25_bad_input,
 	struct kevent_inode_entry e;
 	int q, p[2], s;
 
-	kt_require_root();
 	q = kt_queue();
 	cr_assert_eq(pipe(p), 0);
 	s = socket(AF_UNIX, SOCK_STREAM, 0);
-	uk = inode_ev(p[0], KEVENT_INODE_CREATE, 0);
-	kt_ctl1(q, KEVENT_CTL_ADD, &uk);
-	kt_assert_failed(&uk, EINVAL);
-	uk = inode_ev(s, KEVENT_INODE_CREATE, 0);
-	kt_ctl1(q, KEVENT_CTL_ADD, &uk);
-	kt_assert_failed(&uk, EINVAL);
-	uk = inode_ev(kt_closed_fd(), KEVENT_INODE_CREATE, 0);
-	kt_ctl1(q, KEVENT_CTL_ADD, &uk);
-	kt_assert_failed(&uk, EBADF);
-	uk = inode_ev(p[0], 0x100, 0); /* not an inode event */
-	kt_ctl1(q, KEVENT_CTL_ADD, &uk);
-	kt_assert_failed(&uk, EINVAL);
-	uk = inode_ev(p[0], 0, 0);
-	kt_ctl1(q, KEVENT_CTL_ADD, &uk);
-	kt_assert_failed(&uk, EINVAL);
+	kt_ctl_fails(q, KEVENT_CTL_ADD, inode_ev(p[0], KEVENT_INODE_CREATE, 0), EINVAL);
+	kt_ctl_fails(q, KEVENT_CTL_ADD, inode_ev(s, KEVENT_INODE_CREATE, 0), EINVAL);
+	kt_ctl_fails(q, KEVENT_CTL_ADD, inode_ev(kt_closed_fd(), KEVENT_INODE_CREATE, 0), EBADF);
+	/* Not an inode event, and no event at all. */
+	kt_ctl_fails(q, KEVENT_CTL_ADD, inode_ev(p[0], 0x100, 0), EINVAL);
+	kt_ctl_fails(q, KEVENT_CTL_ADD, inode_ev(p[0], 0, 0), EINVAL);
 
 	uk = inode_ev(p[0], KEVENT_INODE_CREATE, 0);
 	cr_assert_eq(kevent_inode_entries(q, NULL, &e, 1), -EINVAL);

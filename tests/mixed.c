@@ -14,7 +14,7 @@
 
 #include "src_helpers.h"
 
-TestSuite(mixed, .timeout = KT_TEST_TIMEOUT);
+TestSuite(mixed, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
 
 enum { M_SOCK, M_TIMER, M_POLL, M_PIPE, M_AIO, M_SIGNAL, M_UNOTIFY, M_N };
 
@@ -46,7 +46,6 @@ Test(mixed, k21_k22_k23_one_batch, .description = "K21/K22/K23: socket, timer, p
 	int q, rx, tx, efd, p[2], sv[2], f, n, seen[M_N] = { 0 };
 	long cookie;
 
-	kt_require_root();
 	q = kt_queue_ring(&ring, 16);
 	kt_udp_pair(&rx, &tx);
 	efd = kt_eventfd();
@@ -97,6 +96,5 @@ Test(mixed, k21_k22_k23_one_batch, .description = "K21/K22/K23: socket, timer, p
 	close(sv[0]);
 	close(sv[1]);
 	close(f);
-	kt_close(q);
-	free(ring);
+	kt_close_ring(q, ring);
 }

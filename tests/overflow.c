@@ -12,7 +12,7 @@
 
 #include "helpers.h"
 
-TestSuite(overflow, .timeout = 60);
+TestSuite(overflow, .init = kt_require_root, .timeout = 60);
 
 #define NSOCK 8000 /* the BPF ring buffer of a queue holds about 5000 records */
 
@@ -114,13 +114,11 @@ static void overflow_round(__u32 req_flags)
 Test(overflow, k24_overflow_level_loses_nothing,
      .description = "K24: a kernel ring buffer overflow is counted and loses no level event")
 {
-	kt_require_root();
 	overflow_round(0);
 }
 
 Test(overflow, k24_overflow_et_loses_nothing,
      .description = "K24: a kernel ring buffer overflow loses no edge-triggered event")
 {
-	kt_require_root();
 	overflow_round(KEVENT_REQ_ET);
 }

@@ -13,19 +13,11 @@
 
 #include "src_helpers.h"
 
-TestSuite(pipe, .timeout = KT_TEST_TIMEOUT);
+TestSuite(pipe, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
 
 static struct ukevent pipe_event(int q, int fd)
 {
-	struct ukevent ev[8];
-	int n = kt_get_some(q, ev, 8);
-
-	return kt_only(ev, n, KEVENT_PIPE, (__u32)fd);
-}
-
-static void pipe_fds(int p[2])
-{
-	cr_assert_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0, "pipe2: %m");
+	return kt_next(q, KEVENT_PIPE, (__u32)fd);
 }
 
 /* Write until the pipe is full. */
@@ -38,26 +30,20 @@ static void fill(int fd)
 	cr_assert_eq(errno, EAGAIN);
 }
 
+/* A queue watching SEND on the write end of a fresh pipe, filled first: not writable. */
+static int kt_full_pipe_watched(int p[2], __u32 req_flags)
+{
+	int q = kt_queue();
+
+	kt_pipe(p);
+	fill(p[1]);
+	kt_add(q, kt_pipe_ev(p[1], KEVENT_SOCKET_SEND, req_flags));
+	return q;
+}
+
 Test(pipe, k21_k13_recv_level, .description = "K21/K13: RECV on a pipe, level until read dry")
 {
-	struct ukevent got;
-	int q, p[2];
-
-	kt_require_root();
-	q = kt_queue();
-	pipe_fds(p);
-	kt_add(q, kt_pipe_ev(p[0], KEVENT_SOCKET_RECV, 0));
-	kt_expect_none(q);
-	cr_assert_eq(write(p[1], "abc", 3), 3);
-	got = pipe_event(q, p[0]);
-	cr_assert_eq(got.event, KEVENT_SOCKET_RECV);
-	cr_assert_eq(got.ret_flags, 0);
-	cr_assert_eq(pipe_event(q, p[0]).event, KEVENT_SOCKET_RECV);
-	kt_read_dry(p[0]);
-	kt_expect_none(q);
-	close(p[0]);
-	close(p[1]);
-	kt_close(q);
+	kt_pipe_level(KEVENT_PIPE, KEVENT_SOCKET_RECV);
 }
 
 Test(pipe, k21_k13_send_et, .description = "K21/K13: SEND on a full pipe comes (once, ET) when the reader makes room")
@@ -65,38 +51,17 @@ Test(pipe, k21_k13_send_et, .description = "K21/K13: SEND on a full pipe comes (
 	char buf[65536];
 	int q, p[2];
 
-	kt_require_root();
-	q = kt_queue();
-	pipe_fds(p);
-	fill(p[1]);
-	kt_add(q, kt_pipe_ev(p[1], KEVENT_SOCKET_SEND, KEVENT_REQ_ET));
+	q = kt_full_pipe_watched(p, KEVENT_REQ_ET);
 	kt_expect_none(q);
 	cr_assert_gt(read(p[0], buf, sizeof(buf)), 0);
 	cr_assert_eq(pipe_event(q, p[1]).event, KEVENT_SOCKET_SEND);
 	kt_expect_none(q);
-	close(p[0]);
-	close(p[1]);
-	kt_close(q);
+	kt_close_pair(q, p[0], p[1]);
 }
 
 Test(pipe, k21_eof_broken, .description = "K21: the write end closing on an empty pipe is RECV with BROKEN (-EPIPE), once")
 {
-	struct ukevent got;
-	int q, p[2];
-
-	kt_require_root();
-	q = kt_queue();
-	pipe_fds(p);
-	kt_add(q, kt_pipe_ev(p[0], KEVENT_SOCKET_RECV, 0));
-	close(p[1]);
-	got = pipe_event(q, p[0]);
-	cr_assert_eq(got.event, KEVENT_SOCKET_RECV);
-	cr_assert_eq(got.ret_flags, KEVENT_RET_BROKEN, "ret_flags %#x", got.ret_flags);
-	cr_assert_eq((int)got.ret_data[1], -EPIPE);
-	kt_expect_none(q);
-	kt_assert_gone(q, kt_pipe_ev(p[0], KEVENT_SOCKET_RECV, 0));
-	close(p[0]);
-	kt_close(q);
+	cr_assert_eq(kt_pipe_hangup(KEVENT_PIPE, KEVENT_SOCKET_RECV).event, KEVENT_SOCKET_RECV);
 }
 
 Test(pipe, k21_eof_after_data, .description = "K21: data left when the writer closes is RECV first; BROKEN once it is read")
@@ -104,10 +69,7 @@ Test(pipe, k21_eof_after_data, .description = "K21: data left when the writer cl
 	struct ukevent got;
 	int q, p[2];
 
-	kt_require_root();
-	q = kt_queue();
-	pipe_fds(p);
-	kt_add(q, kt_pipe_ev(p[0], KEVENT_SOCKET_RECV, 0));
+	q = kt_pipe_watched(p, KEVENT_PIPE, KEVENT_SOCKET_RECV, 0);
 	cr_assert_eq(write(p[1], "abc", 3), 3);
 	close(p[1]);
 	got = pipe_event(q, p[0]);
@@ -126,10 +88,7 @@ Test(pipe, k21_eof_et, .description = "K21/K13: end of file reaches an ET intere
 	struct ukevent got;
 	int q, p[2];
 
-	kt_require_root();
-	q = kt_queue();
-	pipe_fds(p);
-	kt_add(q, kt_pipe_ev(p[0], KEVENT_SOCKET_RECV, KEVENT_REQ_ET));
+	q = kt_pipe_watched(p, KEVENT_PIPE, KEVENT_SOCKET_RECV, KEVENT_REQ_ET);
 	cr_assert_eq(write(p[1], "a", 1), 1);
 	cr_assert_eq(pipe_event(q, p[0]).ret_flags, 0);
 	kt_read_dry(p[0]);
@@ -145,11 +104,7 @@ Test(pipe, k21_reader_gone, .description = "K21: SEND with the read end closed i
 	struct ukevent got;
 	int q, p[2];
 
-	kt_require_root();
-	q = kt_queue();
-	pipe_fds(p);
-	fill(p[1]);
-	kt_add(q, kt_pipe_ev(p[1], KEVENT_SOCKET_SEND, 0));
+	q = kt_full_pipe_watched(p, 0);
 	close(p[0]);
 	got = pipe_event(q, p[1]);
 	cr_assert_eq(got.event, KEVENT_SOCKET_SEND);
@@ -164,7 +119,6 @@ Test(pipe, k21_fifo, .description = "K21: a FIFO works like a pipe")
 	char dir[] = "/tmp/kevent-fifo-XXXXXX", path[64];
 	int q, r, w;
 
-	kt_require_root();
 	q = kt_queue();
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/fifo", dir);
@@ -189,17 +143,12 @@ Test(pipe, k13_oneshot, .description = "K13: ONESHOT on a pipe: one event, then 
 {
 	int q, p[2];
 
-	kt_require_root();
-	q = kt_queue();
-	pipe_fds(p);
-	kt_add(q, kt_pipe_ev(p[0], KEVENT_SOCKET_RECV, KEVENT_REQ_ONESHOT));
+	q = kt_pipe_watched(p, KEVENT_PIPE, KEVENT_SOCKET_RECV, KEVENT_REQ_ONESHOT);
 	cr_assert_eq(write(p[1], "a", 1), 1);
 	cr_assert_eq(pipe_event(q, p[0]).event, KEVENT_SOCKET_RECV);
 	kt_expect_none(q);
 	kt_assert_gone(q, kt_pipe_ev(p[0], KEVENT_SOCKET_RECV, 0));
-	close(p[0]);
-	close(p[1]);
-	kt_close(q);
+	kt_close_pair(q, p[0], p[1]);
 }
 
 Test(pipe, k25_not_a_pipe, .description = "K25/K7: sockets, eventfds, files are EINVAL; a closed fd EBADF; the wrong end EINVAL")
@@ -207,9 +156,8 @@ Test(pipe, k25_not_a_pipe, .description = "K25/K7: sockets, eventfds, files are 
 	struct ukevent uk[7];
 	int q, p[2], sv[2], f, efd;
 
-	kt_require_root();
 	q = kt_queue();
-	pipe_fds(p);
+	kt_pipe(p);
 	kt_unix_pair(SOCK_STREAM, sv);
 	f = kt_regular_file();
 	efd = kt_eventfd();

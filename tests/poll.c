@@ -16,44 +16,40 @@
 
 #include "src_helpers.h"
 
-TestSuite(poll, .timeout = KT_TEST_TIMEOUT);
+TestSuite(poll, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
 
 /* The one event of fd: POLL* bits in event, and ret_data[0] = the bits seen. */
 static struct ukevent poll_event(int q, int fd)
 {
-	struct ukevent ev[8];
-	int n = kt_get_some(q, ev, 8);
-
-	return kt_only(ev, n, KEVENT_POLL, (__u32)fd);
+	return kt_next(q, KEVENT_POLL, (__u32)fd);
 }
 
-static void pipe_fds(int p[2])
+/*
+ * The K14 sequence: an eventfd interest with req_flags fires behind a ready UNOTIFY, and a
+ * get_events() of one event takes only the UNOTIFY, so the eventfd's event stays queued.
+ */
+static int kt_queued_behind_unotify(int *efd, __u32 req_flags)
 {
-	cr_assert_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0, "pipe2: %m");
+	struct ukevent ev[8];
+	int q = kt_queue(), n;
+
+	*efd = kt_eventfd();
+	kt_unotify_add(q, 1, 0);
+	kt_add(q, kt_poll_ev(*efd, POLLIN, req_flags));
+	kt_unotify_ready(q, 1);
+	kt_eventfd_write(*efd);
+	n = kt_get(q, 1, 1, ev, KT_WAIT_MS);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(ev[0].type, KEVENT_UNOTIFY);
+	return q;
 }
 
 Test(poll, k21_k13_pipe_level, .description = "K21/K13: POLLIN on a pipe is level: delivered again until read")
 {
 	struct ukevent got;
-	int q, p[2];
 
-	kt_require_root();
-	q = kt_queue();
-	pipe_fds(p);
-	kt_add(q, kt_poll_ev(p[0], POLLIN, 0));
-	kt_expect_none(q);
-	cr_assert_eq(write(p[1], "x", 1), 1);
-	got = poll_event(q, p[0]);
-	cr_assert_eq(got.event, POLLIN, "event %#x", got.event);
+	got = kt_pipe_level(KEVENT_POLL, POLLIN);
 	cr_assert_eq(got.ret_data[0], POLLIN, "ret_data[0] %#x", got.ret_data[0]);
-	cr_assert_eq(got.ret_flags, 0);
-	got = poll_event(q, p[0]); /* not read: still ready */
-	cr_assert_eq(got.event, POLLIN);
-	kt_read_dry(p[0]);
-	kt_expect_none(q);
-	close(p[0]);
-	close(p[1]);
-	kt_close(q);
 }
 
 Test(poll, k21_k13_eventfd_et, .description = "K21/K13: ET on an eventfd: once per write, not while it stays readable")
@@ -61,7 +57,6 @@ Test(poll, k21_k13_eventfd_et, .description = "K21/K13: ET on an eventfd: once p
 	struct ukevent got;
 	int q, efd, round;
 
-	kt_require_root();
 	q = kt_queue();
 	efd = kt_eventfd();
 	kt_add(q, kt_poll_ev(efd, POLLIN, KEVENT_REQ_ET));
@@ -82,7 +77,6 @@ Test(poll, k21_k13_timerfd_oneshot, .description = "K21/K13: ONESHOT on a timerf
 	struct ukevent got;
 	int q, tfd;
 
-	kt_require_root();
 	q = kt_queue();
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	cr_assert_geq(tfd, 0, "timerfd_create: %m");
@@ -98,20 +92,9 @@ Test(poll, k21_k13_timerfd_oneshot, .description = "K21/K13: ONESHOT on a timerf
 
 Test(poll, k14_last_check_drops_stale, .description = "K14: LAST_CHECK: an eventfd read empty after it fired is not delivered and stays registered")
 {
-	struct ukevent ev[8];
-	int q, efd, n;
+	int q, efd;
 
-	kt_require_root();
-	q = kt_queue();
-	efd = kt_eventfd();
-	kt_unotify_add(q, 1, 0);
-	kt_add(q, kt_poll_ev(efd, POLLIN, KEVENT_REQ_LAST_CHECK));
-	kt_unotify_ready(q, 1);
-	kt_eventfd_write(efd);
-	/* One event per call: the UNOTIFY comes out, the eventfd interest stays queued. */
-	n = kt_get(q, 1, 1, ev, KT_WAIT_MS);
-	cr_assert_eq(n, 1);
-	cr_assert_eq(ev[0].type, KEVENT_UNOTIFY);
+	q = kt_queued_behind_unotify(&efd, KEVENT_REQ_LAST_CHECK);
 	kt_eventfd_read(efd); /* no longer ready */
 	kt_expect_none(q);
 	kt_eventfd_write(efd); /* still registered: new activity is delivered */
@@ -122,19 +105,9 @@ Test(poll, k14_last_check_drops_stale, .description = "K14: LAST_CHECK: an event
 
 Test(poll, k14_without_last_check_delivers_stale, .description = "K14: the same sequence without LAST_CHECK delivers the event that fired")
 {
-	struct ukevent ev[8];
-	int q, efd, n;
+	int q, efd;
 
-	kt_require_root();
-	q = kt_queue();
-	efd = kt_eventfd();
-	kt_unotify_add(q, 1, 0);
-	kt_add(q, kt_poll_ev(efd, POLLIN, KEVENT_REQ_ET));
-	kt_unotify_ready(q, 1);
-	kt_eventfd_write(efd);
-	n = kt_get(q, 1, 1, ev, KT_WAIT_MS);
-	cr_assert_eq(n, 1);
-	cr_assert_eq(ev[0].type, KEVENT_UNOTIFY);
+	q = kt_queued_behind_unotify(&efd, KEVENT_REQ_ET);
 	kt_eventfd_read(efd);
 	cr_assert_eq(poll_event(q, efd).event, POLLIN);
 	close(efd);
@@ -146,7 +119,6 @@ Test(poll, k9_ready_at_add, .description = "K9: a readable eventfd at ADD comes 
 	struct ukevent uk;
 	int q, efd;
 
-	kt_require_root();
 	q = kt_queue();
 	efd = kt_eventfd();
 	kt_eventfd_write(efd);
@@ -164,21 +136,9 @@ Test(poll, k9_ready_at_add, .description = "K9: a readable eventfd at ADD comes 
 Test(poll, k21_hangup_broken_once, .description = "K21: a pipe whose writer closed (POLLHUP, not asked for) is BROKEN once, then gone")
 {
 	struct ukevent got;
-	int q, p[2];
 
-	kt_require_root();
-	q = kt_queue();
-	pipe_fds(p);
-	kt_add(q, kt_poll_ev(p[0], POLLIN, 0));
-	close(p[1]);
-	got = poll_event(q, p[0]);
-	cr_assert_eq(got.ret_flags, KEVENT_RET_BROKEN, "ret_flags %#x", got.ret_flags);
+	got = kt_pipe_hangup(KEVENT_POLL, POLLIN);
 	cr_assert(got.ret_data[0] & POLLHUP, "ret_data[0] %#x", got.ret_data[0]);
-	cr_assert_eq((int)got.ret_data[1], -EPIPE);
-	kt_expect_none(q);
-	kt_assert_gone(q, kt_poll_ev(p[0], POLLIN, 0));
-	close(p[0]);
-	kt_close(q);
 }
 
 Test(poll, k21_hangup_asked_for, .description = "K21: POLLHUP in the mask is an ordinary event with the bits in ret_data[0]")
@@ -186,10 +146,7 @@ Test(poll, k21_hangup_asked_for, .description = "K21: POLLHUP in the mask is an 
 	struct ukevent got;
 	int q, p[2];
 
-	kt_require_root();
-	q = kt_queue();
-	pipe_fds(p);
-	kt_add(q, kt_poll_ev(p[0], POLLIN | POLLHUP, KEVENT_REQ_ONESHOT));
+	q = kt_pipe_watched(p, KEVENT_POLL, POLLIN | POLLHUP, KEVENT_REQ_ONESHOT);
 	close(p[1]);
 	got = poll_event(q, p[0]);
 	cr_assert_eq(got.ret_flags, 0);
@@ -204,7 +161,6 @@ Test(poll, k21_close_removes_silently, .description = "K21: closing a watched ev
 	struct ukevent uk;
 	int q, efd, efd2;
 
-	kt_require_root();
 	q = kt_queue();
 	efd = kt_eventfd();
 	uk = kt_poll_ev(efd, POLLIN, 0);
@@ -231,7 +187,6 @@ Test(poll, k21_same_identity_after_close, .description = "K21: the same identity
 {
 	int q, efd, efd2;
 
-	kt_require_root();
 	q = kt_queue();
 	efd = kt_eventfd();
 	kt_add(q, kt_poll_ev(efd, POLLIN, 0));
@@ -250,7 +205,6 @@ Test(poll, k21_inotify, .description = "K21: an inotify descriptor reports POLLI
 	char dir[] = "/tmp/kevent-poll-XXXXXX", path[64];
 	int q, in, fd;
 
-	kt_require_root();
 	q = kt_queue();
 	cr_assert_not_null(mkdtemp(dir));
 	in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
@@ -273,7 +227,6 @@ Test(poll, k21_tty, .description = "K21: a pseudo-terminal master reports POLLIN
 {
 	int q, m, s;
 
-	kt_require_root();
 	q = kt_queue();
 	m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 	cr_assert_geq(m, 0, "posix_openpt: %m");
@@ -295,7 +248,6 @@ Test(poll, k21_another_queue, .description = "K21/K2: a queue inside another: PO
 	struct ukevent ev[8];
 	int outer, inner;
 
-	kt_require_root();
 	outer = kt_queue();
 	inner = kt_queue();
 	kt_add(outer, kt_poll_ev(inner, POLLIN, 0));
@@ -313,16 +265,13 @@ Test(poll, k8_modify_mask, .description = "K8: MODIFY from POLLIN to POLLOUT re-
 {
 	int q, sv[2];
 
-	kt_require_root();
 	q = kt_queue();
 	kt_unix_pair(SOCK_STREAM, sv);
 	kt_add(q, kt_poll_ev(sv[0], POLLIN, 0));
 	kt_expect_none(q);
 	kt_done(q, KEVENT_CTL_MODIFY, kt_poll_ev(sv[0], POLLOUT, KEVENT_REQ_ONESHOT));
 	cr_assert_eq(poll_event(q, sv[0]).event, POLLOUT);
-	close(sv[0]);
-	close(sv[1]);
-	kt_close(q);
+	kt_close_pair(q, sv[0], sv[1]);
 }
 
 Test(poll, k13_several_interests_one_fd, .description = "K13: two interests on one pipe (ET and level) each get their event")
@@ -330,9 +279,8 @@ Test(poll, k13_several_interests_one_fd, .description = "K13: two interests on o
 	struct ukevent a = kt_poll_ev(0, POLLIN, KEVENT_REQ_ET), b, ev[8];
 	int q, p[2], n;
 
-	kt_require_root();
 	q = kt_queue();
-	pipe_fds(p);
+	kt_pipe(p);
 	a.id.raw[0] = (__u32)p[0];
 	a.user[0] = 1;
 	b = a;
@@ -346,9 +294,7 @@ Test(poll, k13_several_interests_one_fd, .description = "K13: two interests on o
 	n = kt_get_some(q, ev, 8); /* only the level one again */
 	cr_assert_eq(n, 1);
 	cr_assert_eq(ev[0].user[0], 2);
-	close(p[0]);
-	close(p[1]);
-	kt_close(q);
+	kt_close_pair(q, p[0], p[1]);
 }
 
 Test(poll, k25_bad_input, .description = "K25/K7: closed fd EBADF; regular file, the queue itself, bad masks EINVAL")
@@ -356,7 +302,6 @@ Test(poll, k25_bad_input, .description = "K25/K7: closed fd EBADF; regular file,
 	struct ukevent uk[6];
 	int q, f, efd;
 
-	kt_require_root();
 	q = kt_queue();
 	f = kt_regular_file();
 	efd = kt_eventfd();

@@ -16,18 +16,17 @@
 
 #include "helpers.h"
 
-TestSuite(queue, .timeout = KT_TEST_TIMEOUT);
+TestSuite(queue, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
 
 Test(queue, k1_init_without_ring, .description = "K1: kevent_init(NULL, 0, 0) makes a queue")
 {
 	struct ukevent ev[4];
 	int q;
 
-	kt_require_root();
 	q = kevent_init(NULL, 0, 0);
 	cr_assert_geq(q, 0, "kevent_init = %d", q);
 	cr_assert_neq(fcntl(q, F_GETFD), -1, "the queue is a real descriptor");
-	kt_unotify_add(q, 1, KEVENT_REQ_READY | KEVENT_REQ_ALWAYS_QUEUE);
+	kt_unotify_queued(q, 1);
 	cr_assert_eq(kt_get_some(q, ev, 4), 1);
 	kt_close(q);
 }
@@ -37,7 +36,6 @@ Test(queue, k1_init_ring_sizes, .description = "K1: rings of run-time sizes; ind
 	static const unsigned int sizes[] = { 2, 3, 1000 };
 	unsigned int i;
 
-	kt_require_root();
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		struct kevent_ring *ring;
 		struct ukevent ev[8];
@@ -48,12 +46,11 @@ Test(queue, k1_init_ring_sizes, .description = "K1: rings of run-time sizes; ind
 		cr_assert_eq(ring->ring_over, 0, "ring of %u: ring_over %u", n, ring->ring_over);
 		/* Two events into the ring: ring_kidx moves mod n (a ring of 2 wraps to 0). */
 		for (j = 0; j < 2; j++)
-			kt_unotify_add(q, j, KEVENT_REQ_READY | KEVENT_REQ_ALWAYS_QUEUE);
+			kt_unotify_queued(q, j);
 		cr_assert_eq(kt_get(q, 2, 8, ev, KT_WAIT_MS), 2);
 		cr_assert_eq(ring->ring_kidx, 2 % n, "ring of %u: ring_kidx %u after 2 events", n,
 			     ring->ring_kidx);
-		kt_close(q);
-		free(ring);
+		kt_close_ring(q, ring);
 	}
 }
 
@@ -74,7 +71,6 @@ Test(queue, k1_init_bad_arguments, .description = "K1: bad ring arguments and fl
 	};
 	unsigned int i;
 
-	kt_require_root();
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int r;
 
@@ -92,7 +88,6 @@ Test(queue, k2_poll_reports_ready, .description = "K2: the queue fd polls POLLIN
 	struct ukevent ev[4];
 	int q = -1;
 
-	kt_require_root();
 	q = kt_queue();
 	p = (struct pollfd){ .fd = q, .events = POLLIN };
 	cr_assert_eq(poll(&p, 1, 0), 0, "fresh queue: poll reports %#x", p.revents);
@@ -115,10 +110,7 @@ Test(queue, k2_poll_socket_data,
 	struct ukevent ev[4];
 	int q, rx, tx;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_udp_pair(&rx, &tx);
-	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
+	q = kt_udp_watched(&rx, &tx, 0);
 	p = (struct pollfd){ .fd = q, .events = POLLIN };
 	cr_assert_eq(poll(&p, 1, 0), 0, "nothing ready yet, poll reports %#x", p.revents);
 
@@ -127,9 +119,7 @@ Test(queue, k2_poll_socket_data,
 	cr_assert(p.revents & POLLIN);
 	cr_assert_eq(kt_get(q, 1, 4, ev, 0), 1, "POLLIN but get_events has nothing");
 	cr_assert_eq(ev[0].id.raw[0], (__u32)rx);
-	kt_close(q);
-	close(rx);
-	close(tx);
+	kt_close_pair(q, rx, tx);
 }
 
 Test(queue, k2_no_pollin_once_drained,
@@ -139,10 +129,7 @@ Test(queue, k2_no_pollin_once_drained,
 	struct ukevent ev[4];
 	int q, rx, tx;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_udp_pair(&rx, &tx);
-	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
+	q = kt_udp_watched(&rx, &tx, 0);
 	kt_send(tx, 10);
 	cr_assert_eq(kt_get_some(q, ev, 4), 1);
 	kt_drain(rx);
@@ -151,9 +138,7 @@ Test(queue, k2_no_pollin_once_drained,
 	if (poll(&p, 1, 0) == 1)
 		cr_assert_eq(kt_get(q, 0, 4, ev, 0), 1,
 			     "the queue fd polls POLLIN but get_events has nothing to deliver");
-	kt_close(q);
-	close(rx);
-	close(tx);
+	kt_close_pair(q, rx, tx);
 }
 
 Test(queue, k2_queue_in_epoll_set, .description = "K2: a queue sits inside an epoll set")
@@ -161,7 +146,6 @@ Test(queue, k2_queue_in_epoll_set, .description = "K2: a queue sits inside an ep
 	struct epoll_event ee = { .events = EPOLLIN, .data.u64 = 0x1234 }, out[2];
 	int q, ep;
 
-	kt_require_root();
 	q = kt_queue();
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	cr_assert_geq(ep, 0);
@@ -183,7 +167,6 @@ Test(queue, k2_close_releases_everything,
 	struct kevent_ring *ring;
 	int q, base, i, rx[4], tx[4];
 
-	kt_require_root();
 	/* A first queue loads what the process shares; count descriptors after that. */
 	kt_close(kt_queue());
 	for (i = 0; i < 4; i++)
@@ -197,7 +180,7 @@ Test(queue, k2_close_releases_everything,
 		uk.user[0] = i; /* two interests per socket */
 		kt_add(q, uk);
 	}
-	kt_unotify_add(q, 1, KEVENT_REQ_READY | KEVENT_REQ_ALWAYS_QUEUE);
+	kt_unotify_queued(q, 1);
 	kt_close(q);
 	cr_assert_eq(fcntl(q, F_GETFD), -1, "the queue fd is still open after kevent_close");
 	cr_assert_eq(kt_fd_count(), base, "descriptors leaked by a closed queue");
@@ -214,11 +197,9 @@ Test(queue, k2_close_wakes_waiters,
 	struct kt_getter g;
 	int q;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_unotify_add(q, 1, 0);
-	kt_getter_start(&g, q, 1, -1);
-	cr_assert_not(kt_join_within(g.th, KT_QUIET_MS), "get_events(-1) returned %d", g.ret);
+	kt_getter_blocked(&g, q);
 	kt_close(q);
 	cr_assert(kt_join_within(g.th, KT_WAIT_MS), "a thread still waits on a closed queue");
 	cr_assert_eq(g.ret, -EBADF, "get_events on a queue closed meanwhile = %d", g.ret);
@@ -237,7 +218,6 @@ Test(queue, k26_no_privilege_eperm,
 	int pfd[2], status, lines = 0;
 	pid_t pid;
 
-	kt_require_root();
 	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
 	pid = fork();
 	cr_assert_geq(pid, 0, "fork: %m");

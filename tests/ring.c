@@ -9,7 +9,7 @@
 
 #include "helpers.h"
 
-TestSuite(ring, .timeout = KT_TEST_TIMEOUT);
+TestSuite(ring, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
 
 /* Add UNOTIFY interests first..first+n-1, ready at once (queued by ALWAYS_QUEUE). */
 static void ready_n(int q, __u64 first, unsigned int n)
@@ -17,7 +17,18 @@ static void ready_n(int q, __u64 first, unsigned int n)
 	unsigned int i;
 
 	for (i = 0; i < n; i++)
-		kt_unotify_add(q, first + i, KEVENT_REQ_READY | KEVENT_REQ_ALWAYS_QUEUE);
+		kt_unotify_queued(q, first + i);
+}
+
+/* A queue with a ring of `size` slots into which n UNOTIFY events (ids 0..n-1) were taken. */
+static int kt_ring_taken(struct kevent_ring **ring, unsigned int size, unsigned int n)
+{
+	struct ukevent ev[8];
+	int q = kt_queue_ring(ring, size);
+
+	ready_n(q, 0, n);
+	cr_assert_eq(kt_get(q, n, 8, ev, KT_WAIT_MS), (int)n);
+	return q;
 }
 
 /* Bit mask of the UNOTIFY ids (< 64) found in ev[0..n). */
@@ -43,7 +54,6 @@ Test(ring, k3_get_events_copies_to_ring,
 	struct ukevent ev[8];
 	int q, n, i;
 
-	kt_require_root();
 	q = kt_queue_ring(&ring, 8);
 	ready_n(q, 10, 3);
 	n = kt_get(q, 3, 8, ev, KT_WAIT_MS);
@@ -55,8 +65,7 @@ Test(ring, k3_get_events_copies_to_ring,
 			     "ring slot %d differs from the returned event", i);
 	}
 	cr_assert_eq(id_set(ev, 3), 7ULL << 10);
-	kt_close(q);
-	free(ring);
+	kt_close_ring(q, ring);
 }
 
 Test(ring, k3_commit_frees_and_wraps,
@@ -66,10 +75,7 @@ Test(ring, k3_commit_frees_and_wraps,
 	struct ukevent ev[8];
 	int q, i;
 
-	kt_require_root();
-	q = kt_queue_ring(&ring, 4);
-	ready_n(q, 0, 3);
-	cr_assert_eq(kt_get(q, 3, 8, ev, KT_WAIT_MS), 3);
+	q = kt_ring_taken(&ring, 4, 3);
 	cr_assert_eq(ring->ring_kidx, 3);
 	cr_assert_eq(kevent_commit(q, 3, 0), 3, "commit of 3 slots");
 	cr_assert_eq(kevent_commit(q, 3, 0), 0, "the same commit again frees nothing");
@@ -89,42 +95,32 @@ Test(ring, k3_commit_frees_and_wraps,
 	cr_assert_eq(kevent_commit(q, 2, 0), 0, "a stale commit (ring_over - 1) frees nothing");
 	cr_assert_eq(kevent_commit(q, 2, 1), 0, "nothing left to free");
 	cr_assert_eq(ring->ring_over, 1);
-	kt_close(q);
-	free(ring);
+	kt_close_ring(q, ring);
 }
 
 Test(ring, k3_commit_wrong_over,
      .description = "K3: over other than ring_over or ring_over - 1 is -EOVERFLOW")
 {
 	struct kevent_ring *ring;
-	struct ukevent ev[8];
 	int q;
 
-	kt_require_root();
-	q = kt_queue_ring(&ring, 8);
-	ready_n(q, 0, 2);
-	cr_assert_eq(kt_get(q, 2, 8, ev, KT_WAIT_MS), 2);
+	q = kt_ring_taken(&ring, 8, 2);
 	errno = 0;
 	cr_assert_eq(kevent_commit(q, 2, 5), -EOVERFLOW);
 	cr_assert_eq(errno, EOVERFLOW);
 	cr_assert_eq(kevent_commit(q, 2, 1), -EOVERFLOW, "over = ring_over + 1");
 	cr_assert_eq(kevent_commit(q, 2, (unsigned int)-2), -EOVERFLOW);
 	cr_assert_eq(kevent_commit(q, 2, 0), 2, "the right over still frees both slots");
-	kt_close(q);
-	free(ring);
+	kt_close_ring(q, ring);
 }
 
 Test(ring, k3_commit_past_kernel_index,
      .description = "K3: commit past the last copied event is -EINVAL")
 {
 	struct kevent_ring *ring;
-	struct ukevent ev[8];
 	int q;
 
-	kt_require_root();
-	q = kt_queue_ring(&ring, 8);
-	ready_n(q, 0, 3);
-	cr_assert_eq(kt_get(q, 3, 8, ev, KT_WAIT_MS), 3);
+	q = kt_ring_taken(&ring, 8, 3);
 	errno = 0;
 	cr_assert_eq(kevent_commit(q, 5, 0), -EINVAL, "commit past ring_kidx");
 	cr_assert_eq(errno, EINVAL);
@@ -133,8 +129,7 @@ Test(ring, k3_commit_past_kernel_index,
 	cr_assert_eq(kevent_commit(q, 2, 0), 2, "a valid commit still works");
 	cr_assert_eq(kevent_commit(q, 1, 0), -EINVAL, "a wrap past ring_kidx");
 	cr_assert_eq(kevent_commit(q, 3, 0), 1);
-	kt_close(q);
-	free(ring);
+	kt_close_ring(q, ring);
 }
 
 struct committer {
@@ -162,7 +157,6 @@ Test(ring, k3_concurrent_commit_frees_once,
 	pthread_barrier_t bar;
 	int q, round, i;
 
-	kt_require_root();
 	q = kt_queue_ring(&ring, 8);
 	ready_n(q, 0, 4);
 	cr_assert_eq(pthread_barrier_init(&bar, NULL, 2), 0);
@@ -190,8 +184,7 @@ Test(ring, k3_concurrent_commit_frees_once,
 			     "round %d: ring_over %u", round, ring->ring_over);
 	}
 	pthread_barrier_destroy(&bar);
-	kt_close(q);
-	free(ring);
+	kt_close_ring(q, ring);
 }
 
 Test(ring, k3_no_ring_commit_wait_einval,
@@ -199,7 +192,6 @@ Test(ring, k3_no_ring_commit_wait_einval,
 {
 	int q;
 
-	kt_require_root();
 	q = kt_queue();
 	errno = 0;
 	cr_assert_eq(kevent_commit(q, 0, 0), -EINVAL);
@@ -218,7 +210,6 @@ Test(ring, k4_full_ring_copy_failed,
 	struct ukevent ev[8];
 	int q, i;
 
-	kt_require_root();
 	q = kt_queue_ring(&ring, 4);
 	ready_n(q, 0, 6);
 	cr_assert_eq(kt_get(q, 6, 8, ev, KT_WAIT_MS), 6, "get_events still returns all 6 in buf");
@@ -234,8 +225,7 @@ Test(ring, k4_full_ring_copy_failed,
 	cr_assert_eq(kevent_stats(q, &st), 0);
 	cr_assert_eq(st.copy_failed, 2, "copy_failed %llu", (unsigned long long)st.copy_failed);
 	cr_assert_eq(st.delivered, 6, "stats delivered %llu", (unsigned long long)st.delivered);
-	kt_close(q);
-	free(ring);
+	kt_close_ring(q, ring);
 }
 
 struct waiter {
@@ -262,7 +252,6 @@ Test(ring, k4_wait_full_ring_waits_for_space, .description = "K4: kevent_wait wa
 	__u64 first;
 	int q, r;
 
-	kt_require_root();
 	q = kt_queue_ring(&ring, 4);
 	ready_n(q, 0, 6);
 	cr_assert_eq(kt_get(q, 4, 4, ev, KT_WAIT_MS), 4);
@@ -285,8 +274,7 @@ Test(ring, k4_wait_full_ring_waits_for_space, .description = "K4: kevent_wait wa
 	cr_assert_eq(r, 2, "the two waiting events were copied (%d)", r);
 	cr_assert_eq(ring->ring_kidx, 2);
 	cr_assert_eq(id_set(ring->event, 2) | first, 0x3f, "the ring holds the two other events");
-	kt_close(q);
-	free(ring);
+	kt_close_ring(q, ring);
 }
 
 Test(ring, k5_wait_copies_at_most_num,
@@ -295,7 +283,6 @@ Test(ring, k5_wait_copies_at_most_num,
 	struct kevent_ring *ring;
 	int q;
 
-	kt_require_root();
 	q = kt_queue_ring(&ring, 8);
 	ready_n(q, 0, 5);
 	cr_assert_eq(kevent_wait(q, 3, 0, kt_ts(KT_WAIT_MS), 0), 3);
@@ -306,8 +293,7 @@ Test(ring, k5_wait_copies_at_most_num,
 	cr_assert_eq(kevent_wait(q, 8, 0, kt_ts(KT_QUIET_MS), 0), 0, "nothing more to copy");
 	cr_assert_eq(ring->ring_kidx, 5);
 	cr_assert_eq(kevent_commit(q, 5, 0), 5);
-	kt_close(q);
-	free(ring);
+	kt_close_ring(q, ring);
 }
 
 Test(ring, k5_wait_stale_uidx_returns_at_once,
@@ -317,7 +303,6 @@ Test(ring, k5_wait_stale_uidx_returns_at_once,
 	struct kevent_ring *ring;
 	int q;
 
-	kt_require_root();
 	q = kt_queue_ring(&ring, 8);
 	ready_n(q, 0, 2);
 	cr_assert_eq(kevent_wait(q, 8, 0, kt_ts(KT_WAIT_MS), 0), 2);
@@ -337,6 +322,5 @@ Test(ring, k5_wait_stale_uidx_returns_at_once,
 	cr_assert(kt_join_within(w.th, KT_WAIT_MS));
 	cr_assert_eq(w.ret, 1);
 	cr_assert_eq(ring->event[2].id.raw_u64, 1);
-	kt_close(q);
-	free(ring);
+	kt_close_ring(q, ring);
 }

@@ -12,7 +12,7 @@
 
 #include "src_helpers.h"
 
-TestSuite(signal, .timeout = KT_TEST_TIMEOUT);
+TestSuite(signal, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
 
 static volatile sig_atomic_t handled;
 
@@ -30,6 +30,25 @@ static void install_counter(int sig)
 	cr_assert_eq(sigaction(sig, &sa, NULL), 0, "sigaction: %m");
 }
 
+/* Block sig in this thread, as a program that has not handed it to the queue would. */
+static void kt_block(int sig)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
+}
+
+/* A queue watching sig (NOMASK or not). */
+static int kt_signal_queue(int sig, bool nomask, __u32 req_flags)
+{
+	int q = kt_queue();
+
+	kt_add(q, kt_signal_ev(sig, nomask, req_flags));
+	return q;
+}
+
 static struct ukevent signal_event(int q, int sig, bool nomask)
 {
 	struct ukevent ev[8];
@@ -45,10 +64,8 @@ Test(signal, k23_nomask_queue_only, .description = "K23: with NOMASK the signal 
 	struct ukevent got;
 	int q;
 
-	kt_require_root();
 	install_counter(SIGUSR1);
-	q = kt_queue();
-	kt_add(q, kt_signal_ev(SIGUSR1, true, 0));
+	q = kt_signal_queue(SIGUSR1, true, 0);
 	kt_expect_none(q);
 	cr_assert_eq(raise(SIGUSR1), 0);
 	got = signal_event(q, SIGUSR1, true);
@@ -64,10 +81,8 @@ Test(signal, k23_without_nomask_both, .description = "K23: without NOMASK both t
 {
 	int q;
 
-	kt_require_root();
 	install_counter(SIGUSR2);
-	q = kt_queue();
-	kt_add(q, kt_signal_ev(SIGUSR2, false, 0));
+	q = kt_signal_queue(SIGUSR2, false, 0);
 	cr_assert_eq(raise(SIGUSR2), 0);
 	cr_assert_eq(signal_event(q, SIGUSR2, false).event, KEVENT_SIGNAL_DELIVERY);
 	cr_assert_eq(handled, 1, "handler ran %d times", (int)handled);
@@ -78,9 +93,7 @@ Test(signal, k23_nomask_survives_sigterm, .description = "K23: NOMASK on SIGTERM
 {
 	int q;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_add(q, kt_signal_ev(SIGTERM, true, 0));
+	q = kt_signal_queue(SIGTERM, true, 0);
 	cr_assert_eq(kill(getpid(), SIGTERM), 0);
 	cr_assert_eq(signal_event(q, SIGTERM, true).event, KEVENT_SIGNAL_DELIVERY);
 	kt_close(q);
@@ -88,11 +101,7 @@ Test(signal, k23_nomask_survives_sigterm, .description = "K23: NOMASK on SIGTERM
 
 Test(signal, k23_without_nomask_default_terminates, .signal = SIGTERM, .description = "K23: without NOMASK the default action still happens: SIGTERM ends the process")
 {
-	int q;
-
-	kt_require_root();
-	q = kt_queue();
-	kt_add(q, kt_signal_ev(SIGTERM, false, 0));
+	kt_signal_queue(SIGTERM, false, 0); /* never closed: SIGTERM must end the process first */
 	raise(SIGTERM);
 	cr_assert_fail("still alive after SIGTERM");
 }
@@ -101,9 +110,7 @@ Test(signal, k23_default_ignore_kept, .description = "K23: without NOMASK a sign
 {
 	int q;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_add(q, kt_signal_ev(SIGWINCH, false, 0));
+	q = kt_signal_queue(SIGWINCH, false, 0);
 	cr_assert_eq(raise(SIGWINCH), 0);
 	cr_assert_eq(signal_event(q, SIGWINCH, false).event, KEVENT_SIGNAL_DELIVERY);
 	kt_close(q);
@@ -114,9 +121,7 @@ Test(signal, k12_k23_arrivals_merge, .description = "K12/K23: three signals befo
 	struct ukevent got;
 	int q;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_add(q, kt_signal_ev(SIGUSR1, true, 0));
+	q = kt_signal_queue(SIGUSR1, true, 0);
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(raise(SIGUSR1), 0);
 	got = signal_event(q, SIGUSR1, true);
@@ -146,9 +151,7 @@ Test(signal, k23_from_another_thread, .description = "K23: a process-directed si
 	struct killer k = { .sig = SIGUSR1 };
 	int q;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_add(q, kt_signal_ev(SIGUSR1, true, 0));
+	q = kt_signal_queue(SIGUSR1, true, 0);
 	kt_thread_start(&k.th, killer_main, &k);
 	cr_assert_eq(signal_event(q, SIGUSR1, true).event, KEVENT_SIGNAL_DELIVERY);
 	cr_assert(kt_join_within(k.th, KT_WAIT_MS));
@@ -159,7 +162,6 @@ Test(signal, k23_two_queues, .description = "K23: every queue watching a signal 
 {
 	int a, b;
 
-	kt_require_root();
 	a = kt_queue();
 	b = kt_queue();
 	kt_add(a, kt_signal_ev(SIGUSR1, true, 0));
@@ -174,16 +176,12 @@ Test(signal, k23_two_queues, .description = "K23: every queue watching a signal 
 Test(signal, k23_remove_restores, .description = "K23: REMOVE restores the previous handler and the thread's mask")
 {
 	struct sigaction now;
-	sigset_t set, cur;
+	sigset_t cur;
 	int q;
 
-	kt_require_root();
 	install_counter(SIGUSR1);
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR1);
-	cr_assert_eq(pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
-	q = kt_queue();
-	kt_add(q, kt_signal_ev(SIGUSR1, true, 0));
+	kt_block(SIGUSR1);
+	q = kt_signal_queue(SIGUSR1, true, 0);
 	sigaction(SIGUSR1, NULL, &now);
 	cr_assert_neq(now.sa_handler, count_handler, "the library's handler is not in place");
 	pthread_sigmask(SIG_BLOCK, NULL, &cur);
@@ -201,16 +199,11 @@ Test(signal, k23_remove_restores, .description = "K23: REMOVE restores the previ
 
 Test(signal, k23_pending_reported_at_add, .description = "K23: a signal pending while blocked is reported once ADD unblocks it")
 {
-	sigset_t set;
 	int q;
 
-	kt_require_root();
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR2);
-	cr_assert_eq(pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
+	kt_block(SIGUSR2);
 	cr_assert_eq(raise(SIGUSR2), 0); /* pending */
-	q = kt_queue();
-	kt_add(q, kt_signal_ev(SIGUSR2, true, 0));
+	q = kt_signal_queue(SIGUSR2, true, 0);
 	cr_assert_eq(signal_event(q, SIGUSR2, true).ret_data[0], 1);
 	kt_close(q);
 }
@@ -220,10 +213,8 @@ Test(signal, k13_k23_oneshot_restores, .description = "K13/K23: ONESHOT: one eve
 	struct sigaction now;
 	int q;
 
-	kt_require_root();
 	install_counter(SIGUSR1);
-	q = kt_queue();
-	kt_add(q, kt_signal_ev(SIGUSR1, true, KEVENT_REQ_ONESHOT));
+	q = kt_signal_queue(SIGUSR1, true, KEVENT_REQ_ONESHOT);
 	cr_assert_eq(raise(SIGUSR1), 0);
 	cr_assert_eq(signal_event(q, SIGUSR1, true).event, KEVENT_SIGNAL_DELIVERY);
 	kt_assert_gone(q, kt_signal_ev(SIGUSR1, true, 0));
@@ -240,10 +231,8 @@ Test(signal, k23_close_restores, .description = "K23/K2: closing the queue resto
 	struct sigaction now;
 	int q;
 
-	kt_require_root();
 	install_counter(SIGUSR1);
-	q = kt_queue();
-	kt_add(q, kt_signal_ev(SIGUSR1, true, 0));
+	q = kt_signal_queue(SIGUSR1, true, 0);
 	kt_close(q);
 	sigaction(SIGUSR1, NULL, &now);
 	cr_assert_eq(now.sa_handler, count_handler);
@@ -257,7 +246,6 @@ Test(signal, k25_bad_numbers, .description = "K25/K23: SIGKILL, SIGSTOP, 0, numb
 	struct ukevent uk[N];
 	int q;
 
-	kt_require_root();
 	q = kt_queue();
 	for (int i = 0; i < N; i++) {
 		uk[i] = kt_signal_ev(0, false, 0);

@@ -10,15 +10,13 @@
 
 #include "helpers.h"
 
-TestSuite(socket, .timeout = KT_TEST_TIMEOUT);
+TestSuite(socket, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
 
 /* Wait for the one event of socket fd; checks the fields copied from the registration. */
 static struct ukevent sock_event(int q, int fd, __u32 req_flags, void *ptr)
 {
-	struct ukevent ev[8], got;
-	int n = kt_get_some(q, ev, 8);
+	struct ukevent got = kt_next(q, KEVENT_SOCKET, (__u32)fd);
 
-	got = kt_only(ev, n, KEVENT_SOCKET, (__u32)fd);
 	cr_assert_eq(got.req_flags, req_flags, "req_flags %#x", got.req_flags);
 	cr_assert_eq(got.ptr, ptr, "user data not copied back");
 	return got;
@@ -32,12 +30,23 @@ static void watch(int q, int fd, __u32 event, __u32 req_flags, void *ptr)
 	kt_add(q, uk);
 }
 
+/* The connection of a (watched for RECV, level) broke: BROKEN once, then the interest is gone. */
+static void kt_expect_broken_once(int q, int a, void *ptr)
+{
+	struct ukevent got = sock_event(q, a, 0, ptr);
+
+	cr_assert(got.ret_flags & KEVENT_RET_BROKEN, "ret_flags %#x, want BROKEN", got.ret_flags);
+	cr_assert_lt((int)got.ret_data[1], 0, "ret_data[1] = %d, want a negative errno",
+		     (int)got.ret_data[1]);
+	kt_expect_none(q);
+	kt_assert_gone(q, kt_sock_ev(a, KEVENT_SOCKET_RECV, 0));
+}
+
 Test(socket, k17_tcp_recv, .description = "K17: TCP data gives RECV")
 {
 	struct ukevent got;
 	int q, a, b;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_tcp_pair(&a, &b);
 	watch(q, a, KEVENT_SOCKET_RECV | KEVENT_SOCKET_ACCEPT, 0, &a);
@@ -46,9 +55,7 @@ Test(socket, k17_tcp_recv, .description = "K17: TCP data gives RECV")
 	got = sock_event(q, a, 0, &a);
 	cr_assert_eq(got.event, KEVENT_SOCKET_RECV, "event %#x", got.event);
 	cr_assert_eq(got.ret_flags, 0);
-	close(a);
-	close(b);
-	kt_close(q);
+	kt_close_pair(q, a, b);
 }
 
 Test(socket, k17_tcp_accept, .description = "K17: a connection on a listening socket gives ACCEPT")
@@ -56,7 +63,6 @@ Test(socket, k17_tcp_accept, .description = "K17: a connection on a listening so
 	struct ukevent got;
 	int q, l, c, s;
 
-	kt_require_root();
 	q = kt_queue();
 	l = kt_tcp_listener();
 	watch(q, l, KEVENT_SOCKET_ACCEPT, KEVENT_REQ_ET, &l);
@@ -79,7 +85,6 @@ Test(socket, k17_tcp_send_when_space_frees,
 	struct ukevent ev[8];
 	char buf[4096] = { 0 };
 
-	kt_require_root();
 	q = kt_queue();
 	kt_tcp_pair(&a, &b);
 	setsockopt(a, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
@@ -100,9 +105,7 @@ Test(socket, k17_tcp_send_when_space_frees,
 	}
 	cr_assert_eq(n, 1, "no SEND event after the peer drained the socket");
 	cr_assert_eq(kt_only(ev, n, KEVENT_SOCKET, (__u32)a).event, KEVENT_SOCKET_SEND);
-	close(a);
-	close(b);
-	kt_close(q);
+	kt_close_pair(q, a, b);
 }
 
 Test(socket, k17_tcp_send_ready, .description = "K17: a writable TCP socket is SEND-ready")
@@ -110,7 +113,6 @@ Test(socket, k17_tcp_send_ready, .description = "K17: a writable TCP socket is S
 	struct ukevent uk;
 	int q, a, b;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_tcp_pair(&a, &b);
 	uk = kt_sock_ev(a, KEVENT_SOCKET_SEND | KEVENT_SOCKET_RECV, 0);
@@ -118,9 +120,7 @@ Test(socket, k17_tcp_send_ready, .description = "K17: a writable TCP socket is S
 	cr_assert_eq(uk.event, KEVENT_SOCKET_SEND, "ready bits %#x", uk.event);
 	watch(q, a, KEVENT_SOCKET_SEND, KEVENT_REQ_ALWAYS_QUEUE, &b);
 	cr_assert_eq(sock_event(q, a, KEVENT_REQ_ALWAYS_QUEUE, &b).event, KEVENT_SOCKET_SEND);
-	close(a);
-	close(b);
-	kt_close(q);
+	kt_close_pair(q, a, b);
 }
 
 Test(socket, k17_tcp_peer_fin_recv,
@@ -130,7 +130,6 @@ Test(socket, k17_tcp_peer_fin_recv,
 	char c;
 	int q, a, b;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_tcp_pair(&a, &b);
 	watch(q, a, KEVENT_SOCKET_RECV, KEVENT_REQ_ET, NULL);
@@ -148,21 +147,14 @@ Test(socket, k17_tcp_reset_broken_once,
      .description = "K17: a reset delivers BROKEN once, then the interest is gone")
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-	struct ukevent got;
 	int q, a, b;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_tcp_pair(&a, &b);
 	watch(q, a, KEVENT_SOCKET_RECV, 0, &q);
 	cr_assert_eq(setsockopt(b, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
 	close(b); /* RST */
-	got = sock_event(q, a, 0, &q);
-	cr_assert(got.ret_flags & KEVENT_RET_BROKEN, "ret_flags %#x, want BROKEN", got.ret_flags);
-	cr_assert_lt((int)got.ret_data[1], 0, "ret_data[1] = %d, want a negative errno",
-		     (int)got.ret_data[1]);
-	kt_expect_none(q);
-	kt_assert_gone(q, kt_sock_ev(a, KEVENT_SOCKET_RECV, 0));
+	kt_expect_broken_once(q, a, &q);
 	close(a);
 	kt_close(q);
 }
@@ -170,20 +162,14 @@ Test(socket, k17_tcp_reset_broken_once,
 Test(socket, k17_tcp_hangup_both_ways_broken,
      .description = "K17: a hang-up in both directions with nothing to read is BROKEN once")
 {
-	struct ukevent got;
 	int q, a, b;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_tcp_pair(&a, &b);
 	watch(q, a, KEVENT_SOCKET_RECV, 0, &b);
 	shutdown(a, SHUT_WR);
 	close(b);
-	got = sock_event(q, a, 0, &b);
-	cr_assert(got.ret_flags & KEVENT_RET_BROKEN, "ret_flags %#x, want BROKEN", got.ret_flags);
-	cr_assert_lt((int)got.ret_data[1], 0, "ret_data[1] = %d", (int)got.ret_data[1]);
-	kt_expect_none(q);
-	kt_assert_gone(q, kt_sock_ev(a, KEVENT_SOCKET_RECV, 0));
+	kt_expect_broken_once(q, a, &b);
 	close(a);
 	kt_close(q);
 }
@@ -193,7 +179,6 @@ Test(socket, k17_udp_recv, .description = "K17: a UDP datagram gives RECV")
 	struct ukevent got;
 	int q, rx, tx;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_udp_pair(&rx, &tx);
 	watch(q, rx, KEVENT_SOCKET_RECV, KEVENT_REQ_ET, &rx);
@@ -202,9 +187,7 @@ Test(socket, k17_udp_recv, .description = "K17: a UDP datagram gives RECV")
 	got = sock_event(q, rx, KEVENT_REQ_ET, &rx);
 	cr_assert_eq(got.event, KEVENT_SOCKET_RECV);
 	cr_assert_eq(got.ret_flags, 0);
-	close(rx);
-	close(tx);
-	kt_close(q);
+	kt_close_pair(q, rx, tx);
 }
 
 static void unix_recv(int type)
@@ -220,20 +203,16 @@ static void unix_recv(int type)
 	got = sock_event(q, sv[0], 0, sv);
 	cr_assert_eq(got.event, KEVENT_SOCKET_RECV);
 	cr_assert_eq(got.ret_flags, 0);
-	close(sv[0]);
-	close(sv[1]);
-	kt_close(q);
+	kt_close_pair(q, sv[0], sv[1]);
 }
 
 Test(socket, k17_unix_stream_recv, .description = "K17: AF_UNIX stream data gives RECV")
 {
-	kt_require_root();
 	unix_recv(SOCK_STREAM);
 }
 
 Test(socket, k17_unix_dgram_recv, .description = "K17: AF_UNIX datagram gives RECV")
 {
-	kt_require_root();
 	unix_recv(SOCK_DGRAM);
 }
 
@@ -243,7 +222,6 @@ Test(socket, k17_unix_stream_peer_close,
 	struct ukevent got;
 	int q, sv[2];
 
-	kt_require_root();
 	q = kt_queue();
 	kt_unix_pair(SOCK_STREAM, sv);
 	watch(q, sv[0], KEVENT_SOCKET_RECV, KEVENT_REQ_ET, NULL);
@@ -259,10 +237,9 @@ Test(socket, k17_unix_stream_peer_close,
 Test(socket, k17_close_removes_silently,
      .description = "K17: closing the watched socket removes its interests silently")
 {
-	struct ukevent uk, ev[8];
-	int q, a, b, rx, tx, n;
+	struct ukevent uk;
+	int q, a, b, rx, tx;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_tcp_pair(&a, &b);
 	uk = kt_sock_ev(a, KEVENT_SOCKET_RECV, 0);
@@ -282,11 +259,8 @@ Test(socket, k17_close_removes_silently,
 	}
 	kt_add(q, uk);
 	kt_send(tx, 4);
-	n = kt_get_some(q, ev, 8);
-	cr_assert_eq(kt_only(ev, n, KEVENT_SOCKET, (__u32)rx).user[0], 3);
-	close(rx);
-	close(tx);
-	kt_close(q);
+	cr_assert_eq(kt_next(q, KEVENT_SOCKET, (__u32)rx).user[0], 3);
+	kt_close_pair(q, rx, tx);
 }
 
 Test(socket, k17_close_drops_pending_event,
@@ -294,10 +268,7 @@ Test(socket, k17_close_drops_pending_event,
 {
 	int q, rx, tx;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_udp_pair(&rx, &tx);
-	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
+	q = kt_udp_watched(&rx, &tx, 0);
 	kt_send(tx, 4);
 	kt_wait_readable(rx);
 	close(rx);

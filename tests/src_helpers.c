@@ -14,17 +14,6 @@
 
 #include "src_helpers.h"
 
-static struct ukevent kt_fd_ev(__u32 type, int fd, __u32 event, __u32 req_flags)
-{
-	struct ukevent uk = { 0 };
-
-	uk.id.raw[0] = (__u32)fd;
-	uk.type = type;
-	uk.event = event;
-	uk.req_flags = req_flags;
-	return uk;
-}
-
 struct ukevent kt_poll_ev(int fd, __u32 event, __u32 req_flags)
 {
 	return kt_fd_ev(KEVENT_POLL, fd, event, req_flags);
@@ -52,6 +41,56 @@ int kt_get_nointr(int q, unsigned int min_nr, unsigned int max_nr, struct ukeven
 	while ((n = kt_get(q, min_nr, max_nr, buf, ms)) == -EINTR)
 		;
 	return n;
+}
+
+void kt_pipe(int p[2])
+{
+	cr_assert_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0, "pipe2: %m");
+}
+
+int kt_pipe_watched(int p[2], __u32 type, __u32 event, __u32 req_flags)
+{
+	int q = kt_queue();
+
+	kt_pipe(p);
+	kt_add(q, kt_fd_ev(type, p[0], event, req_flags));
+	return q;
+}
+
+struct ukevent kt_pipe_level(__u32 type, __u32 event)
+{
+	struct ukevent got;
+	int q, p[2];
+
+	q = kt_pipe_watched(p, type, event, 0);
+	kt_expect_none(q);
+	cr_assert_eq(write(p[1], "x", 1), 1);
+	got = kt_next(q, type, (__u32)p[0]);
+	cr_assert_eq(got.event, event, "event %#x", got.event);
+	cr_assert_eq(got.ret_flags, 0);
+	/* Not read: still ready. */
+	cr_assert_eq(kt_next(q, type, (__u32)p[0]).event, event);
+	kt_read_dry(p[0]);
+	kt_expect_none(q);
+	kt_close_pair(q, p[0], p[1]);
+	return got;
+}
+
+struct ukevent kt_pipe_hangup(__u32 type, __u32 event)
+{
+	struct ukevent got;
+	int q, p[2];
+
+	q = kt_pipe_watched(p, type, event, 0);
+	close(p[1]);
+	got = kt_next(q, type, (__u32)p[0]);
+	cr_assert_eq(got.ret_flags, KEVENT_RET_BROKEN, "ret_flags %#x", got.ret_flags);
+	cr_assert_eq((int)got.ret_data[1], -EPIPE);
+	kt_expect_none(q);
+	kt_assert_gone(q, kt_fd_ev(type, p[0], event, 0));
+	close(p[0]);
+	kt_close(q);
+	return got;
 }
 
 int kt_eventfd(void)

@@ -23,6 +23,20 @@ struct ukevent kt_signal_ev(int sig, bool nomask, __u32 req_flags);
 int kt_get_nointr(int q, unsigned int min_nr, unsigned int max_nr, struct ukevent *buf,
 		  long ms);
 
+/* A nonblocking pipe. */
+void kt_pipe(int p[2]);
+/* A queue watching the read end of a fresh kt_pipe() as (type, event, req_flags). */
+int kt_pipe_watched(int p[2], __u32 type, __u32 event, __u32 req_flags);
+
+/*
+ * Scenarios KEVENT_PIPE and KEVENT_POLL share, on a fresh pipe whose read end is watched as
+ * (type, event) in level mode. Each returns its first event, for the checks of that type.
+ */
+/* K13: data is delivered, delivered again while unread, and no more once read dry. */
+struct ukevent kt_pipe_level(__u32 type, __u32 event);
+/* K21: the writer closes on an empty pipe: BROKEN (-EPIPE) once, then the interest is gone. */
+struct ukevent kt_pipe_hangup(__u32 type, __u32 event);
+
 /* An eventfd (nonblocking) and writing / reading its counter. */
 int kt_eventfd(void);
 void kt_eventfd_write(int fd);

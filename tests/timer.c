@@ -82,7 +82,8 @@ Test(timer, k19_periodic_no_drift, .description = "K19: a periodic timer keeps f
 	total = kt_collect(q, 1, 300);
 	elapsed = kt_now_ms() - start;
 	/* Absolute re-arm: the n-th expiry is due at start + n * 5 ms. */
-	cr_assert(total + 2 >= (unsigned long)elapsed / 5 && total <= (unsigned long)elapsed / 5 + 1,
+	cr_assert(total + 2 >= (unsigned long)elapsed / 5 &&
+			  total <= (unsigned long)elapsed / 5 + 1,
 		  "%lu expirations in %ld ms of a 5 ms timer", total, elapsed);
 	kt_close(q);
 }

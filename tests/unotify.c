@@ -8,7 +8,7 @@
 
 #include "helpers.h"
 
-TestSuite(unotify, .timeout = KT_TEST_TIMEOUT);
+TestSuite(unotify, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
 
 Test(unotify, k20_any_id, .description = "K20: UNOTIFY takes any id")
 {
@@ -17,7 +17,6 @@ Test(unotify, k20_any_id, .description = "K20: UNOTIFY takes any id")
 	struct ukevent ev[8];
 	int q, i, n;
 
-	kt_require_root();
 	q = kt_queue();
 	for (i = 0; i < N; i++)
 		kt_unotify_add(q, ids[i], 0);
@@ -34,17 +33,14 @@ Test(unotify, k20_any_id, .description = "K20: UNOTIFY takes any id")
 Test(unotify, k20_each_ready_delivered_once,
      .description = "K20: each READY is delivered once, no level redelivery")
 {
-	struct ukevent ev[8];
-	int q, round, n;
+	int q, round;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_unotify_add(q, 8, 0);
 	kt_expect_none(q);
 	for (round = 0; round < 3; round++) {
 		kt_unotify_ready(q, 8);
-		n = kt_get_some(q, ev, 8);
-		kt_only(ev, n, KEVENT_UNOTIFY, 8);
+		kt_next(q, KEVENT_UNOTIFY, 8);
 		kt_expect_none(q);
 	}
 	/* Still registered after its deliveries. */
@@ -59,7 +55,6 @@ Test(unotify, k20_readies_before_delivery_merge,
 	struct ukevent ev[8];
 	int q, n;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_unotify_add(q, 1, 0);
 	cr_assert_eq(kevent_ctl(q, KEVENT_CTL_READY, 3, uk), 3, "three READYs in one batch");
@@ -72,14 +67,11 @@ Test(unotify, k20_readies_before_delivery_merge,
 
 Test(unotify, k20_req_ready_at_add, .description = "K20: REQ_READY at ADD fires it")
 {
-	struct ukevent ev[8];
-	int q, n;
+	int q;
 
-	kt_require_root();
 	q = kt_queue();
-	kt_unotify_add(q, 2, KEVENT_REQ_READY | KEVENT_REQ_ALWAYS_QUEUE);
-	n = kt_get_some(q, ev, 8);
-	kt_only(ev, n, KEVENT_UNOTIFY, 2);
+	kt_unotify_queued(q, 2);
+	kt_next(q, KEVENT_UNOTIFY, 2);
 	kt_expect_none(q);
 	kt_close(q);
 }
@@ -87,18 +79,16 @@ Test(unotify, k20_req_ready_at_add, .description = "K20: REQ_READY at ADD fires 
 Test(unotify, k11_ready_delivers_registered_mask,
      .description = "K11: READY delivers the interest with its registered event mask")
 {
-	struct ukevent uk = kt_unotify_ev(3, KEVENT_REQ_ET), ev[8], got;
-	int q, n;
+	struct ukevent uk = kt_unotify_ev(3, KEVENT_REQ_ET), got;
+	int q;
 
-	kt_require_root();
 	q = kt_queue();
 	uk.event = 0xa5;
 	uk.ptr = &uk;
 	kt_add(q, uk);
 	uk.event = 0; /* READY names the identity only */
 	kt_done(q, KEVENT_CTL_READY, uk);
-	n = kt_get_some(q, ev, 8);
-	got = kt_only(ev, n, KEVENT_UNOTIFY, 3);
+	got = kt_next(q, KEVENT_UNOTIFY, 3);
 	cr_assert_eq(got.event, 0xa5, "event %#x", got.event);
 	cr_assert_eq(got.req_flags, KEVENT_REQ_ET);
 	cr_assert_eq(got.ret_flags, 0);
@@ -108,20 +98,13 @@ Test(unotify, k11_ready_delivers_registered_mask,
 
 Test(unotify, k11_ready_socket_interest, .description = "K11: READY marks a socket interest ready")
 {
-	struct ukevent ev[8];
-	int q, rx, tx, n;
+	int q, rx, tx;
 
-	kt_require_root();
-	q = kt_queue();
-	kt_udp_pair(&rx, &tx);
-	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, KEVENT_REQ_ET));
+	q = kt_udp_watched(&rx, &tx, KEVENT_REQ_ET);
 	kt_expect_none(q);
 	kt_done(q, KEVENT_CTL_READY, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
-	n = kt_get_some(q, ev, 8);
-	cr_assert_eq(kt_only(ev, n, KEVENT_SOCKET, (__u32)rx).event, KEVENT_SOCKET_RECV);
-	close(rx);
-	close(tx);
-	kt_close(q);
+	cr_assert_eq(kt_next(q, KEVENT_SOCKET, (__u32)rx).event, KEVENT_SOCKET_RECV);
+	kt_close_pair(q, rx, tx);
 }
 
 Test(unotify, k11_ready_zero_wakes_every_thread,
@@ -130,13 +113,9 @@ Test(unotify, k11_ready_zero_wakes_every_thread,
 	struct kt_getter g[3];
 	int q, i;
 
-	kt_require_root();
 	q = kt_queue();
 	kt_unotify_add(q, 1, 0);
-	for (i = 0; i < 3; i++)
-		kt_getter_start(&g[i], q, 1, 5000);
-	for (i = 0; i < 3; i++)
-		kt_getter_parked(&g[i]);
+	kt_getters_parked(g, 3, q, 1, 5000);
 	for (i = 0; i < 3; i++)
 		cr_assert_not(kt_join_within(g[i].th, 0), "thread %d did not wait (%d)", i,
 			      g[i].ret);
@@ -197,7 +176,6 @@ Test(unotify, k20_concurrent_each_ready_once,
 	struct ukevent ev[64];
 	int q, i, n, wrong = 0;
 
-	kt_require_root();
 	q = kt_queue();
 	for (i = 0; i < CC_THREADS; i++) {
 		a[i] = (struct cc_arg){ .q = q, .self = i, .count = count, .lock = &lock };
