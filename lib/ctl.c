@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -64,6 +65,50 @@ static struct kev_interest *kev_find(struct kev_queue *q, const struct ukevent *
 	return n ? kev_container_of(n, struct kev_interest, hnode) : NULL;
 }
 
+/*
+ * Readiness checks of one kevent_ctl() call (K8, K9), made after the sources have pushed
+ * their batched registrations to the kernel: an event that arrives after the check is
+ * then seen by the kernel side, and all the checks cost one poll().
+ */
+struct kev_pending {
+	struct ukevent *e;
+	struct kev_interest *it;
+	__u32 seq; /* the interest is still that one: nothing later in the call freed it */
+	bool add;
+};
+
+struct kev_pendings {
+	struct kev_pending *p;
+	unsigned int n, cap;
+	struct kev_pending local[64];
+};
+
+static void kev_pend(struct kev_queue *q, struct kev_pendings *ps, struct ukevent *e,
+		     struct kev_interest *it, bool add)
+{
+	if (ps->n == ps->cap) {
+		unsigned int cap = 2 * ps->cap;
+		struct kev_pending *p = malloc(cap * sizeof(*p));
+
+		if (!p) {
+			/* No room to defer it: check this one now. */
+			__u32 bits = 0;
+
+			kev_sources_flush(q);
+			kev_check(&it, 1, &bits);
+			kev_fire(q, it, bits & it->uk.event);
+			return;
+		}
+		memcpy(p, ps->p, ps->n * sizeof(*p));
+		if (ps->p != ps->local)
+			free(ps->p);
+		ps->p = p;
+		ps->cap = cap;
+	}
+	it->seq = ++q->ctl_seq;
+	ps->p[ps->n++] = (struct kev_pending){ e, it, it->seq, add };
+}
+
 void kev_fail(struct ukevent *e, int err)
 {
 	e->ret_flags = KEVENT_RET_BROKEN | KEVENT_RET_DONE;
@@ -79,23 +124,72 @@ static int kev_check_request(const struct kev_source *src, const struct ukevent 
 	return 0;
 }
 
-/* What is ready now, for K9 (ADD) and K8 (MODIFY); 0 when the type keeps no state. */
-static __u32 kev_ready_now(struct kev_interest *it)
+/* K9: what to do with an interest found ready (bits, or broken) when it was added. */
+static void kev_ready_at_add(struct kev_queue *q, struct ukevent *e, struct kev_interest *it,
+			     __u32 bits)
 {
-	__u32 bits = 0;
-
-	if (it->uk.req_flags & KEVENT_REQ_READY)
-		return it->uk.event ? it->uk.event : KEVENT_MASK_ALL;
-	if (it->src->pollmask)
-		kev_check(&it, 1, &bits);
-	return bits & it->uk.event;
+	if (!bits && !(it->ret_flags & KEVENT_RET_BROKEN))
+		return;
+	if (e->req_flags & KEVENT_REQ_ALWAYS_QUEUE) {
+		/* Registered and queued. */
+		if (e->req_flags & KEVENT_REQ_READY)
+			kev_fire_user(q, it);
+		else
+			kev_fire(q, it, bits);
+		return;
+	}
+	/* Ready at once: returned in place and not registered. */
+	e->ret_flags = KEVENT_RET_DONE | (it->ret_flags & KEVENT_RET_BROKEN);
+	e->event = bits;
+	e->ret_data[0] = it->ret_data[0];
+	e->ret_data[1] = it->ret_data[1];
+	kev_interest_free(q, it);
 }
 
-static void kev_ctl_add(struct kev_queue *q, struct ukevent *e)
+/* Run the deferred checks with one poll(); skip interests freed since by the same call. */
+static void kev_pend_run(struct kev_queue *q, struct kev_pendings *ps)
+{
+	struct kev_interest **its;
+	__u32 *bits;
+	unsigned int i, n = 0;
+
+	if (!ps->n)
+		return;
+	its = malloc(ps->n * sizeof(*its));
+	bits = malloc(ps->n * sizeof(*bits));
+
+	for (i = 0; i < ps->n; i++) {
+		struct kev_pending *p = &ps->p[i];
+
+		if (kev_find(q, p->e) != p->it || p->it->seq != p->seq)
+			p->it = NULL;
+		else if (its)
+			its[n++] = p->it;
+	}
+	if (its && bits)
+		kev_check(its, n, bits);
+	for (i = 0, n = 0; i < ps->n; i++) {
+		struct kev_pending *p = &ps->p[i];
+		__u32 b;
+
+		if (!p->it)
+			continue;
+		b = its && bits ? bits[n++] & p->it->uk.event : 0;
+		if (p->add)
+			kev_ready_at_add(q, p->e, p->it, b);
+		else
+			kev_fire(q, p->it, b); /* K8: what is ready now is queued */
+	}
+	free(its);
+	free(bits);
+	if (ps->p != ps->local)
+		free(ps->p);
+}
+
+static void kev_ctl_add(struct kev_queue *q, struct ukevent *e, struct kev_pendings *ps)
 {
 	const struct kev_source *src = e->type < KEVENT_MAX ? kev_sources[e->type] : NULL;
 	struct kev_interest *it = kev_find(q, e);
-	__u32 bits;
 	int err;
 
 	if (!src) {
@@ -138,26 +232,14 @@ static void kev_ctl_add(struct kev_queue *q, struct ukevent *e)
 	}
 
 	e->ret_flags = 0;
-	bits = kev_ready_now(it);
-	if (!bits && !(it->ret_flags & KEVENT_RET_BROKEN))
-		return;
-	if (e->req_flags & KEVENT_REQ_ALWAYS_QUEUE) {
-		/* K9: registered and queued. */
-		if (e->req_flags & KEVENT_REQ_READY)
-			kev_fire_user(q, it);
-		else
-			kev_fire(q, it, bits);
-		return;
-	}
-	/* K9: ready at once, returned in place and not registered. */
-	e->ret_flags = KEVENT_RET_DONE | (it->ret_flags & KEVENT_RET_BROKEN);
-	e->event = bits;
-	e->ret_data[0] = it->ret_data[0];
-	e->ret_data[1] = it->ret_data[1];
-	kev_interest_free(q, it);
+	if (e->req_flags & KEVENT_REQ_READY)
+		kev_ready_at_add(q, e, it, it->uk.event ? it->uk.event : KEVENT_MASK_ALL);
+	else if (src->pollmask)
+		kev_pend(q, ps, e, it, true);
 }
 
-static void kev_ctl_modify(struct kev_queue *q, struct kev_interest *it, struct ukevent *e)
+static void kev_ctl_modify(struct kev_queue *q, struct kev_interest *it, struct ukevent *e,
+			   struct kev_pendings *ps)
 {
 	struct ukevent old = it->uk;
 	int err = kev_check_request(it->src, e);
@@ -181,18 +263,19 @@ static void kev_ctl_modify(struct kev_queue *q, struct kev_interest *it, struct 
 	/* K8: re-check readiness; what is ready now is queued. */
 	if (it->uk.req_flags & KEVENT_REQ_READY)
 		kev_fire_user(q, it);
-	else
-		kev_fire(q, it, kev_ready_now(it));
+	else if (it->src->pollmask)
+		kev_pend(q, ps, e, it, false);
 }
 
-static void kev_ctl_one(struct kev_queue *q, unsigned int cmd, struct ukevent *e)
+static void kev_ctl_one(struct kev_queue *q, unsigned int cmd, struct ukevent *e,
+			struct kev_pendings *ps)
 {
 	struct kev_interest *it;
 
 	e->ret_flags = 0;
 	q->ctl_entry = e; /* a batching source reports a late failure here */
 	if (cmd == KEVENT_CTL_ADD) {
-		kev_ctl_add(q, e);
+		kev_ctl_add(q, e, ps);
 		return;
 	}
 	it = kev_find(q, e);
@@ -208,13 +291,14 @@ static void kev_ctl_one(struct kev_queue *q, unsigned int cmd, struct ukevent *e
 	if (cmd == KEVENT_CTL_REMOVE)
 		kev_interest_free(q, it); /* K10: never delivered afterwards */
 	else if (cmd == KEVENT_CTL_MODIFY)
-		kev_ctl_modify(q, it, e);
+		kev_ctl_modify(q, it, e, ps);
 	else
 		kev_fire_user(q, it); /* K11 */
 }
 
 KEV_API int kevent_ctl(int fd, unsigned int cmd, unsigned int num, struct ukevent *arg)
 {
+	struct kev_pendings ps = { .cap = 64 };
 	struct kev_queue *q;
 	unsigned int i;
 	int err;
@@ -223,6 +307,7 @@ KEV_API int kevent_ctl(int fd, unsigned int cmd, unsigned int num, struct ukeven
 		return kev_err(-EINVAL);
 	if (num && !arg)
 		return kev_err(-EFAULT);
+	ps.p = ps.local;
 	q = kev_queue_get(fd, &err);
 	if (!q)
 		return kev_err(err);
@@ -233,8 +318,9 @@ KEV_API int kevent_ctl(int fd, unsigned int cmd, unsigned int num, struct ukeven
 		if (cmd == KEVENT_CTL_READY && !num)
 			kev_wake_all(q); /* K11: every parked thread returns */
 		for (i = 0; i < num; i++)
-			kev_ctl_one(q, cmd, &arg[i]);
+			kev_ctl_one(q, cmd, &arg[i], &ps);
 		kev_sources_flush(q);
+		kev_pend_run(q, &ps);
 		err = (int)num;
 	}
 	kev_kick_update(q);

@@ -85,6 +85,7 @@ struct kev_interest {
 	int fd;		     /* the watched descriptor, or -1 */
 	__u32 slot, gen;     /* the kernel slot (KEV_NO_SLOT: none) */
 	int batched; /* index in the source's pending kernel batch, or -1 */
+	__u32 seq;   /* kevent_ctl() call stamp (ctl.c) */
 	bool kernel_sees_close; /* the BPF side reports its close (KEV_PEND_DEAD) */
 	/* KEVENT_SOCKET */
 	__u64 cookie;
@@ -144,6 +145,7 @@ struct kev_queue {
 	struct kevent_stats st;
 	struct kev_timer_batch *timers; /* timer.c: arming batched within one kevent_ctl() */
 	struct ukevent *ctl_entry;	/* the kevent_ctl() entry being applied */
+	__u32 ctl_seq;
 	struct kev_aio *aio;		/* aio.c: the queue's aio_sendfile engine, or NULL */
 };
 

@@ -5,7 +5,9 @@
  * have no tracepoint: the queue's epoll set covers them (fdwatch.c).
  *
  * kev_sockets is one map for the whole process, so the library keeps a mirror of it here
- * and writes whole values: no read-modify-write round trip through the kernel.
+ * and writes whole values: no read-modify-write round trip through the kernel. Changed
+ * entries are written at the end of the kevent_ctl() call, all in one system call, before
+ * the call checks what is ready (ctl.c).
  */
 #include <errno.h>
 #include <poll.h>
@@ -26,11 +28,16 @@ struct kev_sockrec {
 	struct kev_hnode hnode;
 	struct kev_sock_key key;
 	struct kev_sock_val val;
+	struct kev_sockrec *dirty_next; /* on socks.dirty: the kernel's copy is stale */
+	bool dirty;
 };
 
 static struct {
 	pthread_mutex_t lock;
 	struct kev_htab tab;
+	struct kev_sockrec *dirty;
+	unsigned int ndirty;
+	__u32 tgid;
 } socks = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static bool kev_sockrec_match(const struct kev_hnode *n, const void *key)
@@ -45,6 +52,8 @@ static struct kev_sockrec *kev_sockrec_get(__u64 cookie, bool create)
 
 	if (!socks.tab.buckets && kev_htab_init(&socks.tab))
 		return NULL;
+	if (!socks.tgid)
+		socks.tgid = (__u32)getpid();
 	n = kev_htab_find(&socks.tab, kev_hash64(cookie), kev_sockrec_match, &cookie);
 	if (n || !create)
 		return n ? kev_container_of(n, struct kev_sockrec, hnode) : NULL;
@@ -52,7 +61,7 @@ static struct kev_sockrec *kev_sockrec_get(__u64 cookie, bool create)
 	if (!r)
 		return NULL;
 	r->key.cookie = cookie;
-	r->val.tgid = (__u32)getpid();
+	r->val.tgid = socks.tgid;
 	r->hnode.hash = kev_hash64(cookie);
 	if (kev_htab_insert(&socks.tab, &r->hnode)) {
 		free(r);
@@ -63,15 +72,70 @@ static struct kev_sockrec *kev_sockrec_get(__u64 cookie, bool create)
 
 static void kev_sockrec_put(struct kev_sockrec *r)
 {
-	int map = kev_kernel_map_fd(KEV_MAP_SOCKETS);
-
-	if (r->val.nr) {
-		bpf_map_update_elem(map, &r->key, &r->val, BPF_ANY);
+	if (r->dirty)
 		return;
+	r->dirty = true;
+	r->dirty_next = socks.dirty;
+	socks.dirty = r;
+	socks.ndirty++;
+}
+
+/*
+ * One batch operation over keys[0..n) (vals NULL: delete). A failing element stops a batch:
+ * it is skipped and the batch goes on after it (a delete of an entry that never reached the
+ * kernel fails that way, harmlessly).
+ */
+static void kev_map_batch(int map, const struct kev_sock_key *keys,
+			  const struct kev_sock_val *vals, unsigned int n)
+{
+	for (unsigned int i = 0, done; i < n; i += done + 1) {
+		done = n - i;
+		if (!(vals ? bpf_map_update_batch(map, keys + i, vals + i, &done, NULL)
+			   : bpf_map_delete_batch(map, keys + i, &done, NULL)))
+			break;
 	}
-	bpf_map_delete_elem(map, &r->key);
-	kev_htab_remove(&socks.tab, &r->hnode);
-	free(r);
+}
+
+/* Write what changed since the last flush: updates in one call, deletions in another. */
+static void kev_sock_flush(struct kev_queue *q)
+{
+	struct kev_sock_key *keys, *gone;
+	struct kev_sock_val *vals;
+	unsigned int nk = 0, ng = 0;
+	struct kev_sockrec *r, *next;
+
+	(void)q;
+	if (!__atomic_load_n(&socks.dirty, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&socks.lock);
+	keys = malloc(socks.ndirty * sizeof(*keys));
+	gone = malloc(socks.ndirty * sizeof(*gone));
+	vals = malloc(socks.ndirty * sizeof(*vals));
+	for (r = socks.dirty; r; r = next) {
+		next = r->dirty_next;
+		r->dirty = false;
+		if (r->val.nr && keys && vals) {
+			keys[nk] = r->key;
+			vals[nk++] = r->val;
+		} else if (r->val.nr) {
+			bpf_map_update_elem(kev_kernel_map_fd(KEV_MAP_SOCKETS), &r->key, &r->val, 0);
+		} else {
+			if (gone)
+				gone[ng++] = r->key;
+			else
+				bpf_map_delete_elem(kev_kernel_map_fd(KEV_MAP_SOCKETS), &r->key);
+			kev_htab_remove(&socks.tab, &r->hnode);
+			free(r);
+		}
+	}
+	socks.dirty = NULL;
+	socks.ndirty = 0;
+	kev_map_batch(kev_kernel_map_fd(KEV_MAP_SOCKETS), keys, vals, nk);
+	kev_map_batch(kev_kernel_map_fd(KEV_MAP_SOCKETS), gone, NULL, ng);
+	pthread_mutex_unlock(&socks.lock);
+	free(keys);
+	free(gone);
+	free(vals);
 }
 
 static struct kev_watch *kev_watch_find(struct kev_sockrec *r, __u32 slot)
@@ -125,6 +189,28 @@ static int kev_sock_watch(struct kev_queue *q, struct kev_interest *it)
 	return err;
 }
 
+static int kev_sock_opt(int fd, int opt, void *val, socklen_t len)
+{
+	return getsockopt(fd, SOL_SOCKET, opt, val, &len) ? -errno : 0;
+}
+
+/*
+ * Is the socket listening? Asked only when the interest wants both RECV and ACCEPT: with
+ * one of them, a readable socket means that one. Each question is a system call.
+ */
+static int kev_sock_listening(struct kev_interest *it)
+{
+	__u32 both = KEVENT_SOCKET_RECV | KEVENT_SOCKET_ACCEPT;
+	int listening = 0, err = 0;
+
+	if ((it->uk.event & both) == both)
+		err = kev_sock_opt(it->fd, SO_ACCEPTCONN, &listening, sizeof(listening));
+	else
+		listening = !!(it->uk.event & KEVENT_SOCKET_ACCEPT);
+	it->listening = listening;
+	return err;
+}
+
 /* epoll covers what has no tracepoint: send space, and an AF_UNIX peer hanging up. */
 static __u32 kev_sock_epoll_events(const struct kev_interest *it)
 {
@@ -139,8 +225,10 @@ static __u32 kev_sock_epoll_events(const struct kev_interest *it)
 
 static int kev_sock_apply(struct kev_queue *q, struct kev_interest *it)
 {
-	int err = kev_sock_watch(q, it);
+	int err = kev_sock_listening(it);
 
+	if (!err)
+		err = kev_sock_watch(q, it);
 	return err ? err : kev_fdwatch_set(q, it, kev_sock_epoll_events(it));
 }
 
@@ -154,28 +242,22 @@ static void kev_sock_del(struct kev_queue *q, struct kev_interest *it)
 	it->uk.event = event;
 }
 
-static int kev_sock_opt(int fd, int opt, void *val, socklen_t len)
-{
-	return getsockopt(fd, SOL_SOCKET, opt, val, &len) ? -errno : 0;
-}
-
 static int kev_sock_add(struct kev_queue *q, struct kev_interest *it)
 {
-	int fd = (int)it->uk.id.raw[0], listening = 0, proto = 0, err;
+	int fd = (int)it->uk.id.raw[0], proto = 0, err;
 
 	err = kev_sock_opt(fd, SO_COOKIE, &it->cookie, sizeof(it->cookie));
 	if (!err)
+		err = kev_sock_opt(fd, SO_PROTOCOL, &proto, sizeof(proto));
+	/* TCP and UDP are inet sockets: the domain is only asked of the others. */
+	it->domain = proto == IPPROTO_TCP || proto == IPPROTO_UDP ? AF_INET : AF_UNSPEC;
+	if (!err && it->domain == AF_UNSPEC)
 		err = kev_sock_opt(fd, SO_DOMAIN, &it->domain, sizeof(it->domain));
 	if (!err && it->domain != AF_INET && it->domain != AF_INET6 && it->domain != AF_UNIX)
 		err = -EINVAL;
-	if (!err && it->domain != AF_UNIX)
-		err = kev_sock_opt(fd, SO_PROTOCOL, &proto, sizeof(proto));
-	if (!err)
-		err = kev_sock_opt(fd, SO_ACCEPTCONN, &listening, sizeof(listening));
 	if (err)
 		return err;
 	it->fd = fd;
-	it->listening = listening;
 	/* TCP changes state inside close(): the BPF side sees it (socket.bpf.c). */
 	it->kernel_sees_close = proto == IPPROTO_TCP;
 	err = kev_sock_apply(q, it);
@@ -246,4 +328,5 @@ const struct kev_source kev_socket_source = {
 	.pollmask = kev_sock_pollmask,
 	.classify = kev_sock_classify,
 	.alive = kev_sock_alive,
+	.flush = kev_sock_flush,
 };

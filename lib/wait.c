@@ -212,6 +212,7 @@ static int kev_collect(struct kev_queue *q, struct ukevent *out, unsigned int mi
 	if (q->closed && !got)
 		err = -EBADF;
 	kev_settle(q, &taken);
+	kev_sources_flush(q); /* what delivery removed (ONESHOT, BROKEN, closed) */
 	kev_awake(q, -1); /* before kev_kick_update() looks at the ring: see kev_sleep() */
 	kev_kick_update(q);
 	pthread_mutex_unlock(&q->lock);
