@@ -258,8 +258,10 @@ static int kev_sock_add(struct kev_queue *q, struct kev_interest *it)
 	if (err)
 		return err;
 	it->fd = fd;
-	/* TCP changes state inside close(): the BPF side sees it (socket.bpf.c). */
+	/* TCP changes state inside close(): the BPF side sees it (socket.bpf.c, x86-64). */
+#if defined(__x86_64__)
 	it->kernel_sees_close = proto == IPPROTO_TCP;
+#endif
 	err = kev_sock_apply(q, it);
 	if (err)
 		kev_sock_del(q, it);
