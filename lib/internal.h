@@ -172,7 +172,6 @@ struct kev_interest *kev_slot_owner(__u32 slot, __u32 gen);
 __u32 kev_slot_clear(const struct kev_interest *it);
 __u32 kev_slot_pending(const struct kev_interest *it);
 __u64 kev_kernel_overflows(const struct kev_queue *q);
-__u32 *kev_kernel_awake(const struct kev_queue *q);
 
 /* ringbuf.c */
 int kev_rb_open(struct kev_rb *rb, int map_fd, size_t size);

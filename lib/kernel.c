@@ -248,11 +248,6 @@ void kev_kernel_queue_close(struct kev_queue *q)
 	kev_rb_close(&q->rb);
 }
 
-__u32 *kev_kernel_awake(const struct kev_queue *q)
-{
-	return &kk.qstats[q->qidx].awake;
-}
-
 __u64 kev_kernel_overflows(const struct kev_queue *q)
 {
 	/* Acquire: pairs with the BPF side's atomic add after it set the pending bits. */
