@@ -83,32 +83,6 @@ struct kev_pendings {
 	struct kev_pending local[64];
 };
 
-static void kev_pend(struct kev_queue *q, struct kev_pendings *ps, struct ukevent *e,
-		     struct kev_interest *it, bool add)
-{
-	if (ps->n == ps->cap) {
-		unsigned int cap = 2 * ps->cap;
-		struct kev_pending *p = malloc(cap * sizeof(*p));
-
-		if (!p) {
-			/* No room to defer it: check this one now. */
-			__u32 bits = 0;
-
-			kev_sources_flush(q);
-			kev_check(&it, 1, &bits);
-			kev_fire(q, it, bits & it->uk.event);
-			return;
-		}
-		memcpy(p, ps->p, ps->n * sizeof(*p));
-		if (ps->p != ps->local)
-			free(ps->p);
-		ps->p = p;
-		ps->cap = cap;
-	}
-	it->seq = ++q->ctl_seq;
-	ps->p[ps->n++] = (struct kev_pending){ e, it, it->seq, add };
-}
-
 void kev_fail(struct ukevent *e, int err)
 {
 	e->ret_flags = KEVENT_RET_BROKEN | KEVENT_RET_DONE;
@@ -146,44 +120,63 @@ static void kev_ready_at_add(struct kev_queue *q, struct ukevent *e, struct kev_
 	kev_interest_free(q, it);
 }
 
-/* Run the deferred checks with one poll(); skip interests freed since by the same call. */
-static void kev_pend_run(struct kev_queue *q, struct kev_pendings *ps)
+#define KEV_PEND_CHUNK 256
+
+/* Check p[0..n) with one poll() and apply K9 or K8; skip interests the call freed since. */
+static void kev_pend_chunk(struct kev_queue *q, struct kev_pending *p, unsigned int n)
 {
-	struct kev_interest **its;
-	__u32 *bits;
-	unsigned int i, n = 0;
+	struct kev_interest *its[KEV_PEND_CHUNK];
+	__u32 bits[KEV_PEND_CHUNK];
+	unsigned int i, m = 0;
 
-	if (!ps->n)
-		return;
-	its = malloc(ps->n * sizeof(*its));
-	bits = malloc(ps->n * sizeof(*bits));
-
-	for (i = 0; i < ps->n; i++) {
-		struct kev_pending *p = &ps->p[i];
-
-		if (kev_find(q, p->e) != p->it || p->it->seq != p->seq)
-			p->it = NULL;
-		else if (its)
-			its[n++] = p->it;
+	for (i = 0; i < n; i++) {
+		if (kev_find(q, p[i].e) != p[i].it || p[i].it->seq != p[i].seq)
+			p[i].it = NULL;
+		else
+			its[m++] = p[i].it;
 	}
-	if (its && bits)
-		kev_check(its, n, bits);
-	for (i = 0, n = 0; i < ps->n; i++) {
-		struct kev_pending *p = &ps->p[i];
+	kev_check(its, m, bits);
+	for (i = 0, m = 0; i < n; i++) {
 		__u32 b;
 
-		if (!p->it)
+		if (!p[i].it)
 			continue;
-		b = its && bits ? bits[n++] & p->it->uk.event : 0;
-		if (p->add)
-			kev_ready_at_add(q, p->e, p->it, b);
+		b = bits[m++] & p[i].it->uk.event;
+		if (p[i].add)
+			kev_ready_at_add(q, p[i].e, p[i].it, b);
 		else
-			kev_fire(q, p->it, b); /* K8: what is ready now is queued */
+			kev_fire(q, p[i].it, b); /* K8: what is ready now is queued */
 	}
-	free(its);
-	free(bits);
-	if (ps->p != ps->local)
-		free(ps->p);
+}
+
+/* Push the sources' batched registrations to the kernel, then run the deferred checks. */
+static void kev_pend_run(struct kev_queue *q, struct kev_pendings *ps)
+{
+	kev_sources_flush(q);
+	for (unsigned int i = 0; i < ps->n; i += KEV_PEND_CHUNK)
+		kev_pend_chunk(q, ps->p + i, ps->n - i < KEV_PEND_CHUNK ? ps->n - i : KEV_PEND_CHUNK);
+	ps->n = 0;
+}
+
+static void kev_pend(struct kev_queue *q, struct kev_pendings *ps, struct ukevent *e,
+		     struct kev_interest *it, bool add)
+{
+	if (ps->n == ps->cap) {
+		unsigned int cap = 2 * ps->cap;
+		struct kev_pending *p = malloc(cap * sizeof(*p));
+
+		if (p) {
+			memcpy(p, ps->p, ps->n * sizeof(*p));
+			if (ps->p != ps->local)
+				free(ps->p);
+			ps->p = p;
+			ps->cap = cap;
+		} else {
+			kev_pend_run(q, ps); /* no room to defer more: check what is deferred now */
+		}
+	}
+	it->seq = ++q->ctl_seq;
+	ps->p[ps->n++] = (struct kev_pending){ e, it, it->seq, add };
 }
 
 static void kev_ctl_add(struct kev_queue *q, struct ukevent *e, struct kev_pendings *ps)
@@ -319,12 +312,13 @@ KEV_API int kevent_ctl(int fd, unsigned int cmd, unsigned int num, struct ukeven
 			kev_wake_all(q); /* K11: every parked thread returns */
 		for (i = 0; i < num; i++)
 			kev_ctl_one(q, cmd, &arg[i], &ps);
-		kev_sources_flush(q);
 		kev_pend_run(q, &ps);
 		err = (int)num;
 	}
 	kev_kick_update(q);
 	pthread_mutex_unlock(&q->lock);
 	kev_queue_put(q);
+	if (ps.p != ps.local)
+		free(ps.p);
 	return err < 0 ? kev_err(err) : err;
 }
