@@ -431,3 +431,32 @@ Test(delivery, k13_level_many_still_ready, .description = "K13: level mode with 
 	}
 	kt_close(q);
 }
+
+Test(delivery, k16_spin_then_sleep,
+     .description = "K16: with kevent_set_spin a waiter still gets events, honours timeouts and sleeps")
+{
+	struct kt_getter g;
+	struct ukevent ev[4];
+	int q, rx, tx;
+
+	q = kt_udp_watched(&rx, &tx, KEVENT_REQ_ET);
+	cr_assert_eq(kevent_set_spin(q, KEVENT_MAX_SPIN_US + 1), -EINVAL);
+	cr_assert_eq(kevent_set_spin(kt_closed_fd(), 10), -EBADF);
+	cr_assert_eq(kevent_set_spin(q, 20000), 0);
+	/* A timeout shorter than the spin ends the wait. */
+	cr_assert_eq(kt_get(q, 1, 4, ev, 5), 0);
+	/* An event that comes while the waiter spins, or after it fell asleep, is delivered. */
+	kt_getter_start(&g, q, 1, KT_WAIT_MS);
+	kt_sleep_ms(5);
+	kt_send(tx, 4);
+	cr_assert(kt_join_within(g.th, KT_WAIT_MS + 1000), "the spinning waiter never returned");
+	cr_assert_eq(g.ret, 1);
+	cr_assert_eq(g.buf[0].id.raw[0], (__u32)rx);
+	kt_drain(rx);
+	kt_getter_start(&g, q, 1, KT_WAIT_MS);
+	kt_sleep_ms(100); /* past the spin: asleep in epoll_wait */
+	kt_send(tx, 4);
+	cr_assert(kt_join_within(g.th, KT_WAIT_MS + 1000), "the sleeping waiter never woke");
+	cr_assert_eq(g.ret, 1);
+	kt_close_pair(q, rx, tx);
+}

@@ -276,3 +276,22 @@ Test(socket, k17_close_drops_pending_event,
 	close(tx);
 	kt_close(q);
 }
+
+Test(socket, k17_tcp_close_reported_by_kernel,
+     .description = "K17: a TCP socket closed with an event pending: nothing delivered, the interest gone")
+{
+	struct kevent_stats st;
+	int q = kt_queue(), a, b;
+
+	kt_tcp_pair(&a, &b);
+	kt_add(q, kt_sock_ev(a, KEVENT_SOCKET_RECV, KEVENT_REQ_ET));
+	kt_send(b, 4);
+	kt_wait_readable(a);
+	/* TCP interests are not re-checked at delivery: the kernel side reports the close. */
+	close(a);
+	kt_expect_none(q);
+	cr_assert_eq(kevent_stats(q, &st), 0);
+	cr_assert_eq(st.interests, 0, "the closed socket's interest is still registered");
+	close(b);
+	kt_close(q);
+}
