@@ -268,9 +268,7 @@ static __always_inline __u64 kev_arg(const struct kev_fire *f, int i)
 
 static __always_inline bool kev_filter(const struct kev_inode_ctl *ctl, __u32 dev, __u64 ino)
 {
-	__u32 h = kev_inode_hash(dev, ino);
-
-	return ctl->bloom[(h / 64) % (sizeof(ctl->bloom) / 8)] & (1ULL << (h % 64));
+	return kev_filter_test(&ctl->filter, kev_inode_hash(dev, ino));
 }
 
 static __always_inline __u64 kev_first_alias(__u64 inode)

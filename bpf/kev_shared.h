@@ -110,14 +110,35 @@ struct kev_inode_val {
 };
 
 /*
- * Every inode whose ctime changes runs the inode programs, watched or not. A filter bit
- * per hash of (dev, ino), set by the library while any interest watches such an inode,
- * answers "certainly not watched" with one load: that is all a miss costs.
+ * Programs that run for every object, watched or not (every socket's data_ready, every inode
+ * whose ctime changes), put a filter in front of their hash map: one bit per hash of the key,
+ * set by the library while any interest watches an object with that hash (lib/filter.c).
+ * "Certainly not watched" then costs one load from an array the verifier inlines, not a
+ * hash lookup.
  */
-#define KEV_INODE_BLOOM_BITS 16
+#define KEV_FILTER_BITS 16
+
+struct kev_filter_bits {
+	__u64 w[(1 << KEV_FILTER_BITS) / 64];
+};
+
+static inline __u32 kev_filter_hash(__u64 key)
+{
+	return (__u32)((key * 0x9e3779b97f4a7c15ULL) >> (64 - KEV_FILTER_BITS));
+}
+
+static inline int kev_filter_test(const struct kev_filter_bits *f, __u32 h)
+{
+	return !!(f->w[(h / 64) % (sizeof(f->w) / 8)] & (1ULL << (h % 64)));
+}
+
+/* The sockets' filter, keyed by cookie (socket.bpf.c, kev_sock_ctl). */
+struct kev_sock_ctl {
+	struct kev_filter_bits filter;
+};
 
 struct kev_inode_ctl {
-	__u64 bloom[(1 << KEV_INODE_BLOOM_BITS) / 64];
+	struct kev_filter_bits filter; /* keyed by kev_inode_hash() */
 	__u64 watched;	/* inodes watched (kev_inodes elements): 0, and nothing is looked at */
 	__u64 log_lost; /* entries kev_inode_log had no room for */
 	__u64 renames;	/* renames waiting for their moved inode (inode.bpf.c)... */
@@ -126,8 +147,7 @@ struct kev_inode_ctl {
 
 static inline __u32 kev_inode_hash(__u32 dev, __u64 ino)
 {
-	return (__u32)(((ino ^ ((__u64)dev << 40)) * 0x9e3779b97f4a7c15ULL) >>
-		       (64 - KEV_INODE_BLOOM_BITS));
+	return kev_filter_hash(ino ^ ((__u64)dev << 40));
 }
 
 /*

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * KEVENT_SOCKET from socket tracepoints (K17): the socket is found by its cookie in
- * kev_sockets; RECV / ACCEPT come from sk_data_ready, and errors, resets and the final
+ * kev_sockets, behind a filter; RECV / ACCEPT come from sk_data_ready, and errors, resets and the final
  * close of a TCP connection are flagged KEV_PEND_HUP for the library to classify.
  * SEND and the AF_UNIX peer close have no tracepoint: the library covers them with epoll.
  */
@@ -9,6 +9,13 @@
 
 #define TCP_LISTEN 10
 #define TCP_CLOSE  7
+
+/*
+ * The cookie filter in front of kev_sockets (kev_shared.h). A global, not a map of its own:
+ * its address is a constant in the program, so a miss does not even pay a map lookup.
+ * The library writes it through the skeleton's mapping of this section.
+ */
+struct kev_sock_ctl kev_sock_ctl SEC(".data.kev_sock_ctl");
 
 static __always_inline void kev_sock_event(const struct sock *sk, __u32 bits)
 {
@@ -20,6 +27,9 @@ static __always_inline void kev_sock_event(const struct sock *sk, __u32 bits)
 	int chosen = 0;
 
 	if (!cookie)
+		return;
+	/* Next cheapest: one load says no watched socket has this cookie's hash. */
+	if (!kev_filter_test(&kev_sock_ctl.filter, kev_filter_hash(cookie)))
 		return;
 	v = bpf_map_lookup_elem(&kev_sockets, &cookie);
 	if (!v)

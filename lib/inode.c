@@ -74,7 +74,7 @@ static struct {
 	struct kev_htab slots;	/* kev_inode_state by slot */
 	struct kev_htab idents; /* kev_inode_state by (queue, id, user) */
 	struct kev_inode_ctl *ctl;
-	__u32 *refs; /* watched inodes per filter bit */
+	struct kev_filter filter;
 	struct kev_rb log;
 	__u64 seen_lost;
 } ino = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -122,12 +122,11 @@ static void kev_inode_teardown(void)
 		munmap(ino.ctl, sizeof(*ino.ctl));
 	if (ino.log.map_fd >= 0)
 		kev_rb_close(&ino.log);
-	free(ino.refs);
+	kev_filter_fini(&ino.filter);
 	kev_htab_free(&ino.recs);
 	kev_htab_free(&ino.slots);
 	kev_htab_free(&ino.idents);
 	ino.ctl = NULL;
-	ino.refs = NULL;
 }
 
 /* The first inode interest maps the filter and the log; the last one unmaps them. */
@@ -140,8 +139,7 @@ static int kev_inode_setup(void)
 	ino.log.map_fd = -1;
 	if (ctl < 0 || log < 0)
 		return -EINVAL;
-	if (kev_htab_init(&ino.recs) || kev_htab_init(&ino.slots) || kev_htab_init(&ino.idents) ||
-	    !(ino.refs = calloc(1U << KEV_INODE_BLOOM_BITS, sizeof(*ino.refs)))) {
+	if (kev_htab_init(&ino.recs) || kev_htab_init(&ino.slots) || kev_htab_init(&ino.idents)) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -151,6 +149,9 @@ static int kev_inode_setup(void)
 		goto fail;
 	}
 	ino.ctl = p;
+	err = kev_filter_init(&ino.filter, &ino.ctl->filter);
+	if (err)
+		goto fail;
 	ino.seen_lost = __atomic_load_n(&ino.ctl->log_lost, __ATOMIC_ACQUIRE);
 	/* kev_rb_close() closes the descriptor: the ring gets its own. */
 	log = dup(log);
@@ -168,15 +169,9 @@ fail:
 }
 
 /* Count an interest on (dev, ino)'s filter bit; the kernel sees the bit set while any does. */
-static void kev_filter_ref(const struct kev_inode_key *k, int delta)
+static void kev_inode_ref(const struct kev_inode_key *k, int delta)
 {
-	__u32 h = kev_inode_hash(k->dev, k->ino);
-	__u64 bit = 1ULL << (h % 64);
-
-	if (delta > 0 && !ino.refs[h]++)
-		__atomic_fetch_or(&ino.ctl->bloom[h / 64], bit, __ATOMIC_RELEASE);
-	else if (delta < 0 && !--ino.refs[h])
-		__atomic_fetch_and(&ino.ctl->bloom[h / 64], ~bit, __ATOMIC_RELEASE);
+	kev_filter_ref(&ino.filter, kev_inode_hash(k->dev, k->ino), delta);
 	__atomic_fetch_add(&ino.ctl->watched, (__u64)(__s64)delta, __ATOMIC_RELEASE);
 }
 
@@ -198,7 +193,7 @@ static struct kev_inoderec *kev_rec_get(const struct kev_inode_key *key, bool cr
 		return NULL;
 	}
 	/* Set before the element exists: the kernel never misses a watched inode. */
-	kev_filter_ref(key, 1);
+	kev_inode_ref(key, 1);
 	return r;
 }
 
@@ -210,7 +205,7 @@ static int kev_rec_put(struct kev_inoderec *r)
 	if (r->val.nr)
 		return bpf_map_update_elem(map, &r->key, &r->val, BPF_ANY) ? -errno : 0;
 	bpf_map_delete_elem(map, &r->key);
-	kev_filter_ref(&r->key, -1);
+	kev_inode_ref(&r->key, -1);
 	kev_htab_remove(&ino.recs, &r->hnode);
 	free(r);
 	return 0;

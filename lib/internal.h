@@ -154,6 +154,15 @@ struct kev_queue *kev_queue_get(int fd, int *err);
 void kev_queue_put(struct kev_queue *q);
 void kev_interest_free(struct kev_queue *q, struct kev_interest *it);
 
+/* filter.c: the reference counts behind a kernel-side filter (kev_shared.h). */
+struct kev_filter {
+	struct kev_filter_bits *bits; /* the kernel's, mapped */
+	__u32 *refs;		      /* watched objects per bit */
+};
+int kev_filter_init(struct kev_filter *f, struct kev_filter_bits *bits);
+void kev_filter_fini(struct kev_filter *f);
+void kev_filter_ref(struct kev_filter *f, __u32 h, int delta);
+
 /* kernel.c: the process-wide BPF object, shared by every queue. */
 int kev_kernel_get(void);
 void kev_kernel_put(void);
@@ -164,6 +173,7 @@ int kev_kernel_map_fd(int which);
 #define KEV_MAP_INODES	   1
 #define KEV_MAP_INODE_CTL  3
 #define KEV_MAP_INODE_LOG  4
+struct kev_filter_bits *kev_kernel_sock_filter(void);
 int kev_kernel_arm_timers(struct kev_timer_req *reqs, unsigned int nr);
 __u64 kev_kernel_timers(void);
 int kev_slot_alloc(struct kev_interest *it);

@@ -175,6 +175,12 @@ int kev_kernel_map_fd(int which)
 	return -EINVAL;
 }
 
+/* socket.bpf.c's cookie filter, in the skeleton's mapping of its data section. */
+struct kev_filter_bits *kev_kernel_sock_filter(void)
+{
+	return &kk.skel->data_kev_sock_ctl->kev_sock_ctl.filter;
+}
+
 /*
  * Arm reqs[0..nr): one run of kev_timer_arm, the requests passed through the mmapped
  * kev_timer_reqs. Results come back in reqs[i].err.

@@ -38,6 +38,7 @@ static struct {
 	struct kev_sockrec *dirty;
 	unsigned int ndirty;
 	__u32 tgid;
+	struct kev_filter filter; /* in use while the table holds a socket */
 } socks = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static bool kev_sockrec_match(const struct kev_hnode *n, const void *key)
@@ -57,6 +58,8 @@ static struct kev_sockrec *kev_sockrec_get(__u64 cookie, bool create)
 	n = kev_htab_find(&socks.tab, kev_hash64(cookie), kev_sockrec_match, &cookie);
 	if (n || !create)
 		return n ? kev_container_of(n, struct kev_sockrec, hnode) : NULL;
+	if (!socks.filter.bits && kev_filter_init(&socks.filter, kev_kernel_sock_filter()))
+		return NULL;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
@@ -67,6 +70,8 @@ static struct kev_sockrec *kev_sockrec_get(__u64 cookie, bool create)
 		free(r);
 		return NULL;
 	}
+	/* Before the element reaches the kernel (kev_sock_flush()): no event is filtered out. */
+	kev_filter_ref(&socks.filter, kev_filter_hash(cookie), 1);
 	return r;
 }
 
@@ -124,6 +129,7 @@ static void kev_sock_flush(struct kev_queue *q)
 				gone[ng++] = r->key;
 			else
 				bpf_map_delete_elem(kev_kernel_map_fd(KEV_MAP_SOCKETS), &r->key);
+			kev_filter_ref(&socks.filter, kev_filter_hash(r->key.cookie), -1);
 			kev_htab_remove(&socks.tab, &r->hnode);
 			free(r);
 		}
@@ -132,6 +138,8 @@ static void kev_sock_flush(struct kev_queue *q)
 	socks.ndirty = 0;
 	kev_map_batch(kev_kernel_map_fd(KEV_MAP_SOCKETS), keys, vals, nk);
 	kev_map_batch(kev_kernel_map_fd(KEV_MAP_SOCKETS), gone, NULL, ng);
+	if (!socks.tab.count)
+		kev_filter_fini(&socks.filter); /* the BPF object may go, and its filter with it */
 	pthread_mutex_unlock(&socks.lock);
 	free(keys);
 	free(gone);
