@@ -240,7 +240,7 @@ static inline const char *bench_cell(char *buf, size_t len, double v, double lo,
 	return buf;
 }
 
-#define BENCH_ROW_FMT "%-38s %-11s %-25s %-25s %-18s %6s  %s\n"
+#define BENCH_ROW_FMT "%-52s %-11s %-25s %-25s %-18s %6s  %s\n"
 
 static inline void bench_print_header(FILE *f)
 {

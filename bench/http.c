@@ -10,10 +10,12 @@
  * connections, then stops it. The server reports its own CPU time over the serving
  * period, so CPU per request excludes its start-up. libkevent and epoll alternate, and
  * the epoll server runs with no libkevent program loaded anywhere in this benchmark.
+ * The libkevent server runs twice: as it is, and with deferred wake-ups
+ * (kevent_set_defer_wakeup(): its loop is the queue's only consumer).
  *
  *   build/bench/http [-r runs] [-t seconds] [-c connections] [-w wrk_threads] [-m et|level]
- *   build/bench/http -S kevent|epoll [-m et|level]   one server alone, for a profiler:
- *                                                   prints its port, stops on SIGTERM/SIGINT
+ *   build/bench/http -S kevent|kevent-defer|epoll [-m et|level]
+ *       one server alone, for a profiler: prints its port, stops on SIGTERM/SIGINT
  */
 #include <signal.h>
 #include <sys/epoll.h>
@@ -32,7 +34,9 @@ static const char response[] = "HTTP/1.1 200 OK\r\n"
 			       "\r\n"
 			       "Hello, world\n";
 
-enum server { KEV, EPOLL, NR_SERVERS };
+enum server { KEV, KEV_DEFER, EPOLL, NR_SERVERS };
+
+static const char *const server_name[NR_SERVERS] = {"kevent", "kevent-defer", "epoll"};
 
 static bool level; /* -m level: level-triggered, one read per event */
 static unsigned int wrk_threads = 1;
@@ -159,11 +163,14 @@ static void kev_drop(int q, struct conn *c, bool broken)
 	close(c->fd);
 }
 
-static void kev_serve(int lfd, int ready)
+static void kev_serve(int lfd, int ready, bool defer)
 {
 	struct ukevent ev[BATCH];
 	int q = bench_kevent_init();
 
+	/* This loop is the queue's only consumer: it may promise to come back. */
+	if (defer && kevent_set_defer_wakeup(q, 1))
+		bench_die("kevent_set_defer_wakeup failed");
 	listener.fd = lfd;
 	kev_add(q, &listener);
 	if (write(ready, "r", 1) != 1)
@@ -228,10 +235,10 @@ static void server_main(enum server s, int lfd, int ready, int report)
 	uint64_t cpu0 = bench_cpu_ns(RUSAGE_SELF), cpu;
 
 	sigaction(SIGTERM, &sa, NULL); /* no SA_RESTART: the wait returns with EINTR */
-	if (s == KEV)
-		kev_serve(lfd, ready);
-	else
+	if (s == EPOLL)
 		ep_serve(lfd, ready);
+	else
+		kev_serve(lfd, ready, s == KEV_DEFER);
 	cpu = bench_cpu_ns(RUSAGE_SELF) - cpu0;
 	if (write(report, &cpu, sizeof(cpu)) != sizeof(cpu))
 		_exit(1);
@@ -354,7 +361,7 @@ static struct result run(enum server s, unsigned int conns, double secs)
 	if (poll(&pfd, 1, 5000) != 1 || read(report[0], &cpu, sizeof(cpu)) != sizeof(cpu)) {
 		printf("# %s, %u connections: the server did not stop: killed (a hang in the "
 		       "library?)\n",
-		       s == KEV ? "libkevent" : "epoll", conns);
+		       server_name[s], conns);
 		kill(srv, SIGKILL);
 		r.hung = true;
 	}
@@ -372,14 +379,14 @@ static struct result run(enum server s, unsigned int conns, double secs)
 	r.cpu_us = requests > 0 ? (double)cpu / 1e3 / requests : NAN;
 	if (r.errors)
 		printf("# %s, %u connections: wrk counted %lu socket errors or bad responses\n",
-		       s == KEV ? "libkevent" : "epoll", conns, r.errors);
+		       server_name[s], conns, r.errors);
 	return r;
 }
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: http [-r runs] [-t seconds] [-c connections] [-w wrk_threads] "
-			"[-m et|level]\n       http -S kevent|epoll [-m et|level]\n");
+			"[-m et|level]\n       http -S kevent|kevent-defer|epoll [-m et|level]\n");
 	exit(2);
 }
 
@@ -390,16 +397,29 @@ static int serve_alone(const char *which)
 	int ready[2], lfd;
 	uint16_t port;
 
-	if (strcmp(which, "kevent") && strcmp(which, "epoll"))
-		usage();
+	enum server s = KEV;
+
+	while (strcmp(which, server_name[s]))
+		if (++s == NR_SERVERS)
+			usage();
 	lfd = bench_listen(&port, SOCK_NONBLOCK);
 	if (pipe2(ready, O_CLOEXEC))
 		bench_die("pipe: %s", strerror(errno));
 	printf("http://127.0.0.1:%u/\n", port);
 	fflush(stdout);
 	sigaction(SIGINT, &sa, NULL);
-	server_main(strcmp(which, "kevent") ? EPOLL : KEV, lfd, ready[1], ready[1]);
+	server_main(s, lfd, ready[1], ready[1]);
 	return 0;
+}
+
+static void report(unsigned int conns, const char *how, const char *what, const char *unit,
+		   bool higher_better, const char *base, struct bench_series *kev,
+		   struct bench_series *ep)
+{
+	char name[96];
+
+	snprintf(name, sizeof(name), "http %u conns%s: %s", conns, how, what);
+	bench_report(&(struct bench_row){name, unit, base, kev, ep, higher_better});
 }
 
 int main(int argc, char **argv)
@@ -456,21 +476,18 @@ int main(int argc, char **argv)
 				bench_series_add(&p99[k][s], res.p99);
 				bench_series_add(&cpu[k][s], res.cpu_us);
 			}
-	for (unsigned int k = 0; k < nsets; k++) {
-		char s1[64], s2[64], s3[64], s4[64];
+	for (unsigned int k = 0; k < nsets; k++)
+		for (int s = KEV; s < EPOLL; s++) {
+			const char *how = s == KEV_DEFER ? " +defer" : "";
 
-		snprintf(s1, sizeof(s1), "http %u conns: requests/s", nconns[k]);
-		snprintf(s2, sizeof(s2), "http %u conns: latency p50", nconns[k]);
-		snprintf(s3, sizeof(s3), "http %u conns: latency p99", nconns[k]);
-		snprintf(s4, sizeof(s4), "http %u conns: server CPU/request", nconns[k]);
-		bench_report(&(struct bench_row){s1, "requests/s", base, &rps[k][KEV],
-						 &rps[k][EPOLL], true});
-		bench_report(
-		    &(struct bench_row){s2, "us", base, &p50[k][KEV], &p50[k][EPOLL], false});
-		bench_report(
-		    &(struct bench_row){s3, "us", base, &p99[k][KEV], &p99[k][EPOLL], false});
-		bench_report(
-		    &(struct bench_row){s4, "us", base, &cpu[k][KEV], &cpu[k][EPOLL], false});
-	}
+			report(nconns[k], how, "requests/s", "requests/s", true, base, &rps[k][s],
+			       &rps[k][EPOLL]);
+			report(nconns[k], how, "latency p50", "us", false, base, &p50[k][s],
+			       &p50[k][EPOLL]);
+			report(nconns[k], how, "latency p99", "us", false, base, &p99[k][s],
+			       &p99[k][EPOLL]);
+			report(nconns[k], how, "server CPU/request", "us", false, base, &cpu[k][s],
+			       &cpu[k][EPOLL]);
+		}
 	return 0;
 }

@@ -94,6 +94,19 @@ long aio_sendfile(int kevent_fd, int sock_fd, int in_fd, off_t offset, size_t co
 #define KEVENT_MAX_SPIN_US 100000
 int kevent_set_spin(int fd, unsigned int usec);
 
+/*
+ * Deferred wake-ups (off by default; on = 1 turns them on, 0 off). The caller promises that
+ * a thread which took events from this queue calls kevent_get_events() or kevent_wait()
+ * again, and that nobody waits for the queue's descriptor with poll, epoll or select. A
+ * thread leaving a call then stays "awake" for the kernel side until it sleeps in a call of
+ * its own (or another thread does), so events that arrive while it handles the last batch
+ * are queued without waking anyone: on this kind of machine a wake-up from the kernel ring
+ * buffer costs the sender more than the rest of the event. The same promise as io_uring's
+ * IORING_SETUP_DEFER_TASKRUN. Off, the descriptor shows every ready event (K2).
+ */
+#define KEVENT_HAVE_DEFER_WAKEUP 1
+int kevent_set_defer_wakeup(int fd, unsigned int on);
+
 /* Release the queue and everything it holds (its interests, its ring, its descriptor). */
 int kevent_close(int fd);
 

@@ -141,6 +141,8 @@ struct kev_queue {
 	bool kicked;		/* kick_fd holds a count */
 	__u32 *awake;		/* kev_qstat.awake: threads in a call and not asleep */
 	__u64 spin_ns;		/* kevent_set_spin(): poll the ring this long before sleeping */
+	bool defer;		/* kevent_set_defer_wakeup() */
+	bool leased;		/* a thread left a call still counted in *awake (wait.c) */
 
 	struct kevent_stats st;
 	struct kev_timer_batch *timers; /* timer.c: arming batched within one kevent_ctl() */

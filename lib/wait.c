@@ -72,8 +72,9 @@ static bool kev_time_left(const struct kev_deadline *d, struct timespec *left)
 
 void kev_kick_update(struct kev_queue *q)
 {
+	/* A lease holder comes back for the ring; anyone who sleeps first takes the lease. */
 	bool want = !kev_list_empty(&q->ready) || q->wake_left || q->closed ||
-		    !kev_rb_empty(&q->rb);
+		    (!q->leased && !kev_rb_empty(&q->rb));
 	__u64 v = 1;
 
 	if (want == q->kicked)
@@ -96,6 +97,28 @@ void kev_wake_all(struct kev_queue *q)
 static void kev_awake(struct kev_queue *q, int delta)
 {
 	__atomic_add_fetch(q->awake, delta, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * kevent_set_defer_wakeup(): a thread leaving a call stays counted as awake (the lease), as
+ * its caller promised to come back; what arrives meanwhile waits in the ring without a
+ * wake-up. Not while another thread sleeps on the queue: that one must be woken.
+ */
+static void kev_leave(struct kev_queue *q)
+{
+	if (q->defer && !q->leased && !q->parked && !q->closed)
+		q->leased = true;
+	else
+		kev_awake(q, -1);
+}
+
+/* The count a lease holds: a thread about to sleep, or the option turned off, ends it. */
+static int kev_lease_end(struct kev_queue *q)
+{
+	bool held = q->leased;
+
+	q->leased = false;
+	return held;
 }
 
 static __u64 kev_now_ns(void)
@@ -143,7 +166,7 @@ static bool kev_sleep(struct kev_queue *q, const struct kev_deadline *d, int *er
 		return false;
 	if (q->spin_ns && kev_spin(q, d))
 		return true;
-	kev_awake(q, -1);
+	kev_awake(q, -1 - kev_lease_end(q));
 	if (!kev_rb_empty(&q->rb)) {
 		/* Pushed while we were awake: no wake-up is coming for it. */
 		kev_awake(q, 1);
@@ -213,7 +236,7 @@ static int kev_collect(struct kev_queue *q, struct ukevent *out, unsigned int mi
 		err = -EBADF;
 	kev_settle(q, &taken);
 	kev_sources_flush(q); /* what delivery removed (ONESHOT, BROKEN, closed) */
-	kev_awake(q, -1); /* before kev_kick_update() looks at the ring: see kev_sleep() */
+	kev_leave(q); /* before kev_kick_update() looks at the ring: see kev_sleep() */
 	kev_kick_update(q);
 	pthread_mutex_unlock(&q->lock);
 	return got ? (int)got : err;
@@ -262,6 +285,27 @@ KEV_API int kevent_set_spin(int fd, unsigned int usec)
 		return kev_err(err);
 	pthread_mutex_lock(&q->lock);
 	q->spin_ns = (__u64)usec * 1000;
+	pthread_mutex_unlock(&q->lock);
+	kev_queue_put(q);
+	return 0;
+}
+
+KEV_API int kevent_set_defer_wakeup(int fd, unsigned int on)
+{
+	struct kev_queue *q;
+	int err;
+
+	if (on > 1)
+		return kev_err(-EINVAL);
+	q = kev_queue_get(fd, &err);
+	if (!q)
+		return kev_err(err);
+	pthread_mutex_lock(&q->lock);
+	q->defer = on;
+	if (!on && kev_lease_end(q)) {
+		kev_awake(q, -1);
+		kev_kick_update(q); /* what the ring holds must now show on the descriptor (K2) */
+	}
 	pthread_mutex_unlock(&q->lock);
 	kev_queue_put(q);
 	return 0;

@@ -4,6 +4,7 @@
  * broadcast delivery across queues and threads (K15), timeouts, min_nr and signals (K16).
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -458,5 +459,56 @@ Test(delivery, k16_spin_then_sleep,
 	kt_send(tx, 4);
 	cr_assert(kt_join_within(g.th, KT_WAIT_MS + 1000), "the sleeping waiter never woke");
 	cr_assert_eq(g.ret, 1);
+	kt_close_pair(q, rx, tx);
+}
+
+Test(delivery, k2_defer_wakeup_off_shows_queued_events,
+     .description = "K2: turning deferred wake-ups off makes what arrived between calls show on the descriptor")
+{
+	struct ukevent ev[4];
+	struct pollfd p;
+	int q, rx, tx;
+
+	q = kt_udp_watched(&rx, &tx, KEVENT_REQ_ET);
+	cr_assert_eq(kevent_set_defer_wakeup(q, 2), -EINVAL);
+	cr_assert_eq(kevent_set_defer_wakeup(kt_closed_fd(), 1), -EBADF);
+	cr_assert_eq(kevent_set_defer_wakeup(q, 1), 0);
+	kt_send(tx, 4);
+	cr_assert_eq(kt_get(q, 1, 4, ev, KT_WAIT_MS), 1);
+	kt_drain(rx);
+	/* Between calls: the lease holder comes back for this one... */
+	kt_send(tx, 4);
+	cr_assert_eq(kt_get(q, 1, 4, ev, KT_WAIT_MS), 1);
+	cr_assert_eq(ev[0].id.raw[0], (__u32)rx);
+	kt_drain(rx);
+	/* A wait that times out leaves the descriptor with nothing ready; the lease goes on. */
+	cr_assert_eq(kt_get(q, 1, 4, ev, 50), 0);
+	/* Queued without a wake-up; once the promise is withdrawn, a poller sees it. */
+	kt_send(tx, 4);
+	cr_assert_eq(kevent_set_defer_wakeup(q, 0), 0);
+	p = (struct pollfd){.fd = q, .events = POLLIN};
+	cr_assert_eq(poll(&p, 1, KT_WAIT_MS), 1, "the queued event does not show on the descriptor");
+	cr_assert_eq(kt_get(q, 1, 4, ev, 0), 1);
+	kt_close_pair(q, rx, tx);
+}
+
+Test(delivery, k15_defer_wakeup_sleeper_is_woken,
+     .description = "K15: with deferred wake-ups, a thread asleep in the queue is woken by the next event")
+{
+	struct kt_getter g;
+	struct ukevent ev[4];
+	int q, rx, tx;
+
+	q = kt_udp_watched(&rx, &tx, KEVENT_REQ_ET);
+	cr_assert_eq(kevent_set_defer_wakeup(q, 1), 0);
+	kt_send(tx, 4);
+	cr_assert_eq(kt_get(q, 1, 4, ev, KT_WAIT_MS), 1); /* this thread now holds the lease */
+	kt_drain(rx);
+	kt_getter_start(&g, q, 1, -1);
+	kt_getter_parked(&g);
+	kt_send(tx, 4);
+	cr_assert(kt_join_within(g.th, KT_WAIT_MS), "the sleeping thread was not woken");
+	cr_assert_eq(g.ret, 1);
+	cr_assert_eq(g.buf[0].id.raw[0], (__u32)rx);
 	kt_close_pair(q, rx, tx);
 }
