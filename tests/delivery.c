@@ -462,31 +462,39 @@ Test(delivery, k16_spin_then_sleep,
 	kt_close_pair(q, rx, tx);
 }
 
+/* A watched UDP pair on a queue with deferred wake-ups; this thread holds the lease. */
+static int kt_leased_queue(int *rx, int *tx)
+{
+	struct ukevent ev[4];
+	int q = kt_udp_watched(rx, tx, KEVENT_REQ_ET);
+
+	cr_assert_eq(kevent_set_defer_wakeup(q, 1), 0);
+	kt_send(*tx, 4);
+	cr_assert_eq(kt_get(q, 1, 4, ev, KT_WAIT_MS), 1);
+	kt_drain(*rx);
+	return q;
+}
+
 Test(delivery, k2_defer_wakeup_off_shows_queued_events,
      .description = "K2: turning deferred wake-ups off makes what arrived between calls show on the descriptor")
 {
 	struct ukevent ev[4];
-	struct pollfd p;
+	struct pollfd p = {.events = POLLIN};
 	int q, rx, tx;
 
-	q = kt_udp_watched(&rx, &tx, KEVENT_REQ_ET);
+	p.fd = q = kt_leased_queue(&rx, &tx);
 	cr_assert_eq(kevent_set_defer_wakeup(q, 2), -EINVAL);
 	cr_assert_eq(kevent_set_defer_wakeup(kt_closed_fd(), 1), -EBADF);
-	cr_assert_eq(kevent_set_defer_wakeup(q, 1), 0);
-	kt_send(tx, 4);
-	cr_assert_eq(kt_get(q, 1, 4, ev, KT_WAIT_MS), 1);
-	kt_drain(rx);
-	/* Between calls: the lease holder comes back for this one... */
+	/* The lease holder comes back for what arrived between its calls... */
 	kt_send(tx, 4);
 	cr_assert_eq(kt_get(q, 1, 4, ev, KT_WAIT_MS), 1);
 	cr_assert_eq(ev[0].id.raw[0], (__u32)rx);
 	kt_drain(rx);
-	/* A wait that times out leaves the descriptor with nothing ready; the lease goes on. */
+	/* ...a wait that times out leaves the descriptor with nothing ready, and the lease on... */
 	cr_assert_eq(kt_get(q, 1, 4, ev, 50), 0);
-	/* Queued without a wake-up; once the promise is withdrawn, a poller sees it. */
+	/* ...so this one is queued without a wake-up; once the promise is withdrawn it shows. */
 	kt_send(tx, 4);
 	cr_assert_eq(kevent_set_defer_wakeup(q, 0), 0);
-	p = (struct pollfd){.fd = q, .events = POLLIN};
 	cr_assert_eq(poll(&p, 1, KT_WAIT_MS), 1, "the queued event does not show on the descriptor");
 	cr_assert_eq(kt_get(q, 1, 4, ev, 0), 1);
 	kt_close_pair(q, rx, tx);
@@ -496,14 +504,8 @@ Test(delivery, k15_defer_wakeup_sleeper_is_woken,
      .description = "K15: with deferred wake-ups, a thread asleep in the queue is woken by the next event")
 {
 	struct kt_getter g;
-	struct ukevent ev[4];
-	int q, rx, tx;
+	int rx, tx, q = kt_leased_queue(&rx, &tx);
 
-	q = kt_udp_watched(&rx, &tx, KEVENT_REQ_ET);
-	cr_assert_eq(kevent_set_defer_wakeup(q, 1), 0);
-	kt_send(tx, 4);
-	cr_assert_eq(kt_get(q, 1, 4, ev, KT_WAIT_MS), 1); /* this thread now holds the lease */
-	kt_drain(rx);
 	kt_getter_start(&g, q, 1, -1);
 	kt_getter_parked(&g);
 	kt_send(tx, 4);
