@@ -3,7 +3,7 @@
  * libkevent: the kevent API on a stock Linux kernel.
  *
  * Every call returns a negative errno value on failure and also sets errno.
- * See kevent(3) and ../shared/spec/kevent.txt for the full semantics.
+ * See libkevent(7) and the pages of each call in man/ for the full semantics.
  */
 #ifndef KEVENT_H
 #define KEVENT_H
