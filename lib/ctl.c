@@ -98,11 +98,14 @@ static int kev_check_request(const struct kev_source *src, const struct ukevent 
 	return 0;
 }
 
-/* K9: what to do with an interest found ready (bits, or broken) when it was added. */
+/*
+ * K9: what to do with an interest found ready (bits, or broken) when it was added; user:
+ * fired by KEVENT_REQ_READY, ready whatever its mask (an UNOTIFY mask may be 0).
+ */
 static void kev_ready_at_add(struct kev_queue *q, struct ukevent *e, struct kev_interest *it,
-			     __u32 bits)
+			     __u32 bits, bool user)
 {
-	if (!bits && !(it->ret_flags & KEVENT_RET_BROKEN))
+	if (!bits && !user && !(it->ret_flags & KEVENT_RET_BROKEN))
 		return;
 	if (e->req_flags & KEVENT_REQ_ALWAYS_QUEUE) {
 		/* Registered and queued. */
@@ -143,7 +146,7 @@ static void kev_pend_chunk(struct kev_queue *q, struct kev_pending *p, unsigned 
 			continue;
 		b = bits[m++] & p[i].it->uk.event;
 		if (p[i].add)
-			kev_ready_at_add(q, p[i].e, p[i].it, b);
+			kev_ready_at_add(q, p[i].e, p[i].it, b, false);
 		else
 			kev_fire(q, p[i].it, b); /* K8: what is ready now is queued */
 	}
@@ -226,7 +229,7 @@ static void kev_ctl_add(struct kev_queue *q, struct ukevent *e, struct kev_pendi
 
 	e->ret_flags = 0;
 	if (e->req_flags & KEVENT_REQ_READY)
-		kev_ready_at_add(q, e, it, it->uk.event ? it->uk.event : KEVENT_MASK_ALL);
+		kev_ready_at_add(q, e, it, it->uk.event, true);
 	else if (src->pollmask)
 		kev_pend(q, ps, e, it, true);
 }

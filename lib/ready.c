@@ -144,6 +144,7 @@ static bool kev_take(struct kev_queue *q, struct kev_interest *it, struct ukeven
 		     struct kev_list *taken)
 {
 	__u32 bits = it->fired, flags = it->uk.req_flags;
+	bool user = bits & KEV_PEND_USER; /* delivered with its mask, even an empty one */
 
 	kev_unqueue(it);
 	it->fired = 0;
@@ -152,12 +153,12 @@ static bool kev_take(struct kev_queue *q, struct kev_interest *it, struct ukeven
 		kev_interest_free(q, it);
 		return false;
 	}
-	if (it->src->counts && !(bits & KEV_PEND_USER)) {
+	if (it->src->counts && !user) {
 		it->ret_data[1] = kev_slot_clear(it); /* firings merged into this event */
 		if (!it->ret_data[1])
 			return false;
 	}
-	if (bits & KEV_PEND_USER) {
+	if (user) {
 		bits = it->uk.event;
 	} else if (it->src->pollmask && ((flags & KEVENT_REQ_LAST_CHECK) || (bits & KEV_PEND_HUP))) {
 		/* K14 and K17: ask the object itself; the event is what is true now. */
@@ -171,7 +172,7 @@ static bool kev_take(struct kev_queue *q, struct kev_interest *it, struct ukeven
 	bits &= it->uk.event;
 	if (it->ret_flags & KEVENT_RET_BROKEN)
 		bits = bits ? bits : it->uk.event; /* say which interest broke */
-	else if (!bits)
+	else if (!bits && !user)
 		return false;
 
 	*ev = it->uk;

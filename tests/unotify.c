@@ -96,6 +96,34 @@ Test(unotify, k11_ready_delivers_registered_mask,
 	kt_close(q);
 }
 
+Test(unotify, k20_empty_mask_still_fires,
+     .description = "K20: an UNOTIFY with event mask 0 fires through READY and REQ_READY alike")
+{
+	struct ukevent uk = kt_unotify_ev(4, 0), got;
+	int q;
+
+	q = kt_queue();
+	uk.event = 0;
+	kt_add(q, uk);
+	kt_done(q, KEVENT_CTL_READY, uk);
+	got = kt_next(q, KEVENT_UNOTIFY, 4);
+	cr_assert_eq(got.event, 0, "event %#x", got.event);
+	/* Ready at once without ALWAYS_QUEUE: returned in place, with the same mask. */
+	uk.id.raw_u64 = 5;
+	uk.req_flags = KEVENT_REQ_READY;
+	cr_assert_eq(kevent_ctl(q, KEVENT_CTL_ADD, 1, &uk), 1);
+	cr_assert_eq(uk.ret_flags, KEVENT_RET_DONE);
+	cr_assert_eq(uk.event, 0, "event %#x", uk.event);
+	/* With it: registered and queued. */
+	uk = kt_unotify_ev(6, KEVENT_REQ_READY | KEVENT_REQ_ALWAYS_QUEUE);
+	uk.event = 0;
+	kt_add(q, uk);
+	got = kt_next(q, KEVENT_UNOTIFY, 6);
+	cr_assert_eq(got.event, 0, "event %#x", got.event);
+	kt_expect_none(q);
+	kt_close(q);
+}
+
 Test(unotify, k11_ready_socket_interest, .description = "K11: READY marks a socket interest ready")
 {
 	int q, rx, tx;
