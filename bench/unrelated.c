@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 /*
- * Cost to unrelated traffic (issue 4, scenario 5). Once a process opens a queue, the
- * libkevent socket programs run on every socket of the machine, watched or not.
+ * Cost to unrelated traffic (issue 4, scenario 5). Once a process watches a socket, the
+ * libkevent socket programs run on every socket of the machine, watched or not. So the
+ * queue here always watches one socket elsewhere (watch_elsewhere()).
  *
  * 1. What kev_sk_data_ready costs per run, from the kernel's own accounting (BPF run-time
  *    statistics, enabled through BPF_ENABLE_STATS only while measured, since they cost
  *    time themselves): on a socket nobody asked the cookie of, on one whose cookie is not
  *    in the map, and, for reference, on a watched one. Only this process's own copy of the
  *    program is read. The baseline is no program at all: 0 ns.
- * 2. The wall time of a 1-byte AF_UNIX write + read, with a queue open in this process
- *    and with none (the programs detached), alternating.
+ * 2. The wall time of a 1-byte AF_UNIX write + read, with a queue watching a socket in
+ *    this process and with no queue (the programs detached), alternating.
  *
  *   build/bench/unrelated [-r runs] [-n datagrams_or_pairs]
  */
@@ -82,6 +83,25 @@ static double bpf_case_ns(enum bpf_case c, int q, int prog, int tx)
 	return n1 > n0 ? (ns1 - ns0) / (n1 - n0) : NAN;
 }
 
+/* A queue that watches one idle socket: the socket programs are attached from then on. */
+static int watch_elsewhere(int *sock)
+{
+	int q = bench_kevent_init();
+	struct ukevent uk;
+
+	*sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	uk = bench_sock_entry(*sock, KEVENT_SOCKET_RECV, 0, NULL);
+	if (*sock < 0 || kevent_ctl(q, KEVENT_CTL_ADD, 1, &uk) != 1 || uk.ret_flags)
+		bench_die("watching a socket: %s", strerror(errno));
+	return q;
+}
+
+static void unwatch_elsewhere(int q, int sock)
+{
+	kevent_close(q); /* the last queue: the programs are detached */
+	close(sock);
+}
+
 /* ns per 1-byte write + read on an AF_UNIX stream pair. */
 static double unix_pair_ns(void)
 {
@@ -116,7 +136,7 @@ int main(int argc, char **argv)
 	};
 	struct bench_series bpf[NR_CASES] = {0}, zero = {0}, with = {0}, without = {0};
 	struct bench_opts o;
-	int c, q, prog, stats, tx;
+	int c, q, prog, stats, tx, elsewhere;
 
 	bench_opts_init(&o, 0);
 	while ((c = getopt(argc, argv, BENCH_OPTS "n:")) != -1) {
@@ -133,7 +153,7 @@ int main(int argc, char **argv)
 	bench_begin("unrelated", &o);
 
 	/* 1. The program's own figures: one queue open throughout, statistics on. */
-	q = bench_kevent_init();
+	q = watch_elsewhere(&elsewhere);
 	prog = bench_own_prog("kev_sk_data_ready");
 	if (prog < 0)
 		bench_die("kev_sk_data_ready is not loaded in this process");
@@ -148,13 +168,13 @@ int main(int argc, char **argv)
 	}
 	close(tx);
 	close(stats); /* statistics off again: they would slow the timing below */
-	kevent_close(q);
+	unwatch_elsewhere(q, elsewhere);
 
 	/* 2. AF_UNIX write + read, alternating with and without a queue in the process. */
 	for (unsigned int r = 0; r < o.runs; r++) {
-		q = bench_kevent_init();
+		q = watch_elsewhere(&elsewhere);
 		bench_series_add(&with, unix_pair_ns());
-		kevent_close(q); /* the last queue: the programs are detached */
+		unwatch_elsewhere(q, elsewhere);
 		if (bench_own_prog("kev_sk_data_ready") >= 0)
 			bench_die("the programs stay loaded after the last kevent_close");
 		bench_series_add(&without, unix_pair_ns());

@@ -139,6 +139,9 @@ static int kev_inode_setup(void)
 	ino.log.map_fd = -1;
 	if (ctl < 0 || log < 0)
 		return -EINVAL;
+	err = kev_kernel_attach(KEV_PROGS_INODE);
+	if (err)
+		return err;
 	if (kev_htab_init(&ino.recs) || kev_htab_init(&ino.slots) || kev_htab_init(&ino.idents)) {
 		err = -ENOMEM;
 		goto fail;

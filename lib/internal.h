@@ -171,6 +171,10 @@ void kev_kernel_put(void);
 int kev_kernel_queue_open(struct kev_queue *q);
 void kev_kernel_queue_close(struct kev_queue *q);
 int kev_kernel_map_fd(int which);
+#define KEV_PROGS_SOCKET 0
+#define KEV_PROGS_INODE	 1
+#define KEV_PROGS_NR	 2
+int kev_kernel_attach(int group);
 #define KEV_MAP_SOCKETS 0
 #define KEV_MAP_INODES	   1
 #define KEV_MAP_INODE_CTL  3

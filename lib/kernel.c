@@ -21,16 +21,44 @@ static struct {
 	pthread_mutex_t lock;
 	unsigned int users;
 	struct kevent_bpf *skel;
-	struct kev_slot *slots;	   /* kev_slots, mmapped */
-	struct kev_qstat *qstats;  /* kev_qstats, mmapped */
+	struct kev_slot *slots;	     /* kev_slots, mmapped */
+	struct kev_qstat *qstats;    /* kev_qstats, mmapped */
 	struct kev_timer_req *treqs; /* kev_timer_reqs, mmapped */
 	struct kev_interest **owner; /* slot -> interest holding it */
-	__u32 nslots;		   /* KEVENT_MAX_INTERESTS, or KEV_MAX_SLOTS */
-	__u32 fresh;		   /* slots below it have been handed out at least once */
-	__u32 *free;		   /* FIFO of freed slots: reuse as late as possible */
+	__u32 nslots;		     /* KEVENT_MAX_INTERESTS, or KEV_MAX_SLOTS */
+	__u32 fresh;		     /* slots below it have been handed out at least once */
+	__u32 *free;		     /* FIFO of freed slots: reuse as late as possible */
 	__u32 free_head, nfree;
-	__u64 queues;		   /* bit i: kev_rings[i] in use */
-} kk = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	__u64 queues;		     /* bit i: kev_rings[i] in use */
+	bool attached[KEV_PROGS_NR]; /* kev_kernel_attach() */
+} kk = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* A program of a group and where the skeleton keeps its link (destroyed with it). */
+struct kev_prog_ref {
+	struct bpf_program *prog;
+	struct bpf_link **link;
+};
+
+#define KEV_PROG_REF(name) ((struct kev_prog_ref){ kk.skel->progs.name, &kk.skel->links.name })
+
+static unsigned int kev_group(int group, struct kev_prog_ref *r)
+{
+	switch (group) {
+	case KEV_PROGS_SOCKET:
+		r[0] = KEV_PROG_REF(kev_sk_data_ready);
+		r[1] = KEV_PROG_REF(kev_sk_error_report);
+		r[2] = KEV_PROG_REF(kev_sk_set_state);
+		return 3;
+	case KEV_PROGS_INODE:
+		r[0] = KEV_PROG_REF(kev_ctime_set);
+		r[1] = KEV_PROG_REF(kev_ctime_xchg);
+		r[2] = KEV_PROG_REF(kev_ctime_skip);
+		return 3;
+	}
+	return 0;
+}
+
+#define KEV_GROUP_MAX 3
 
 _Static_assert(KEV_MAX_QUEUES <= 64, "one bit per queue in kk.queues");
 
@@ -57,7 +85,8 @@ static void kev_kernel_unload(void)
 		munmap(kk.qstats, sizeof(*kk.qstats) * KEV_MAX_QUEUES);
 	if (kk.treqs)
 		munmap(kk.treqs, sizeof(*kk.treqs) * KEV_TIMER_BATCH);
-	kevent_bpf__destroy(kk.skel);
+	kevent_bpf__destroy(kk.skel); /* detaches what kev_kernel_attach() attached */
+	memset(kk.attached, 0, sizeof(kk.attached));
 	free(kk.owner);
 	free(kk.free);
 	kk.skel = NULL;
@@ -103,6 +132,13 @@ static int kev_kernel_load(void)
 	if (!kk.skel)
 		goto out;
 	err = kev_kernel_size();
+	for (int g = 0; g < KEV_PROGS_NR; g++) {
+		struct kev_prog_ref r[KEV_GROUP_MAX];
+
+		/* Attached on first use (kev_kernel_attach()). */
+		for (unsigned int i = kev_group(g, r); i--;)
+			bpf_program__set_autoattach(r[i].prog, false);
+	}
 	if (!err)
 		err = kevent_bpf__load(kk.skel);
 	if (err == -EPERM) {
@@ -114,12 +150,6 @@ static int kev_kernel_load(void)
 	if (err) {
 		fprintf(stderr, "libkevent: cannot load BPF programs (%s); the kernel needs BTF "
 				"and tp_btf tracepoints\n", strerror(-err));
-		goto out;
-	}
-	err = kevent_bpf__attach(kk.skel);
-	if (err) {
-		fprintf(stderr, "libkevent: cannot attach to socket tracepoints: %s\n",
-			strerror(-err));
 		goto out;
 	}
 	err = -ENOMEM;
@@ -158,6 +188,37 @@ void kev_kernel_put(void)
 	if (!--kk.users)
 		kev_kernel_unload();
 	pthread_mutex_unlock(&kk.lock);
+}
+
+/*
+ * Attach a group of programs: the first interest of a kind does it, and they stay until
+ * the object goes. A process that watches no socket then does not run the socket programs
+ * on every socket of the machine, nor one without inode interests the inode programs on
+ * every change of a timestamp. Needs the object loaded (a queue open).
+ */
+int kev_kernel_attach(int group)
+{
+	struct kev_prog_ref r[KEV_GROUP_MAX];
+	int err = 0;
+
+	/* Acquire: pairs with the release below; the links are in place once this reads true. */
+	if (__atomic_load_n(&kk.attached[group], __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&kk.lock);
+	for (unsigned int i = kev_group(group, r); i-- && !err;) {
+		if (*r[i].link)
+			continue;
+		*r[i].link = bpf_program__attach(r[i].prog);
+		if (!*r[i].link) {
+			err = -errno;
+			fprintf(stderr, "libkevent: cannot attach %s to its tracepoint: %s\n",
+				bpf_program__name(r[i].prog), strerror(errno));
+		}
+	}
+	if (!err)
+		__atomic_store_n(&kk.attached[group], true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&kk.lock);
+	return err;
 }
 
 int kev_kernel_map_fd(int which)

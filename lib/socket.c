@@ -263,6 +263,9 @@ static int kev_sock_add(struct kev_queue *q, struct kev_interest *it)
 		err = kev_sock_opt(fd, SO_DOMAIN, &it->domain, sizeof(it->domain));
 	if (!err && it->domain != AF_INET && it->domain != AF_INET6 && it->domain != AF_UNIX)
 		err = -EINVAL;
+	/* After the checks: attaching opens descriptors, which could take a closed fd's number. */
+	if (!err)
+		err = kev_kernel_attach(KEV_PROGS_SOCKET);
 	if (err)
 		return err;
 	it->fd = fd;
