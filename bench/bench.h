@@ -402,28 +402,38 @@ static inline int bench_own_prog(const char *name)
 }
 
 /*
- * Copies of the libkevent programs loaded by other processes run on every socket of the
- * machine, ours included: count them, since they add to both sides of a comparison and
- * to the BPF figures.
+ * Copies of the libkevent socket programs attached by other processes run on every socket of
+ * the machine, ours included: count them, since they add to both sides of a comparison and
+ * to the BPF figures. A process attaches them with its first socket interest; a copy that is
+ * only loaded runs on nothing.
  */
 static inline unsigned int bench_foreign_programs(void)
 {
+	int own_fd = bench_own_prog("kev_sk_data_ready");
+	struct bpf_prog_info own = {};
+	__u32 len = sizeof(own), id = 0;
 	unsigned int total = 0;
-	__u32 id = 0;
 
-	while (!bpf_prog_get_next_id(id, &id)) {
+	if (own_fd >= 0 && bpf_obj_get_info_by_fd(own_fd, &own, &len))
+		own.id = 0;
+	while (!bpf_link_get_next_id(id, &id)) {
+		struct bpf_link_info link = {};
 		struct bpf_prog_info info = {};
-		__u32 len = sizeof(info);
-		int fd = bpf_prog_get_fd_by_id(id);
+		int fd = bpf_link_get_fd_by_id(id), pfd;
 
+		len = sizeof(link);
 		if (fd < 0)
 			continue;
-		if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
-		    bench_prog_is(&info, "kev_sk_data_ready"))
-			total++;
+		if (!bpf_obj_get_info_by_fd(fd, &link, &len) && link.prog_id != own.id &&
+		    (pfd = bpf_prog_get_fd_by_id(link.prog_id)) >= 0) {
+			len = sizeof(info);
+			total += !bpf_obj_get_info_by_fd(pfd, &info, &len) &&
+				 bench_prog_is(&info, "kev_sk_data_ready");
+			close(pfd);
+		}
 		close(fd);
 	}
-	return total - (total && bench_own_prog("kev_sk_data_ready") >= 0);
+	return total;
 }
 
 /* Start of a program: the machine's state. The table header comes with the first row. */
@@ -446,7 +456,7 @@ static inline void bench_begin(const char *name, const struct bench_opts *o)
 		printf("# warning: kernel.bpf_stats_enabled=1: every BPF program run pays for two "
 		       "clock reads; set it to 0 for these figures\n");
 	if (foreign)
-		printf("# warning: %u other process(es) have the libkevent socket programs loaded; "
+		printf("# warning: %u other process(es) have the libkevent socket programs attached; "
 		       "they run on every socket and skew these figures\n",
 		       foreign);
 	fflush(stdout);
