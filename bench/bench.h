@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -140,6 +141,17 @@ static inline uint64_t bench_rand(uint64_t *s)
 
 /* Options every program takes; the caller's getopt loop hands the others to itself. */
 #define BENCH_OPTS "r:t:h"
+
+/* Run the calling thread (and what it forks from now on) on one CPU only. */
+static inline void bench_pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		bench_die("sched_setaffinity CPU %d: %s", cpu, strerror(errno));
+}
 
 static inline void bench_opts_init(struct bench_opts *o, double secs)
 {

@@ -13,7 +13,12 @@
  * The libkevent server runs twice: as it is, and with deferred wake-ups
  * (kevent_set_defer_wakeup(): its loop is the queue's only consumer).
  *
+ * Placement decides much on two CPUs: with the server and wrk on one CPU, every wake-up of a
+ * sleeping server preempts wrk. So the server and wrk are pinned, on two CPUs and then on
+ * the same one (-p picks one or more of 2cpu, same, free).
+ *
  *   build/bench/http [-r runs] [-t seconds] [-c connections] [-w wrk_threads] [-m et|level]
+ *                    [-p 2cpu|same|free]...
  *   build/bench/http -S kevent|kevent-defer|epoll [-m et|level]
  *       one server alone, for a profiler: prints its port, stops on SIGTERM/SIGINT
  */
@@ -39,6 +44,20 @@ enum server { KEV, KEV_DEFER, EPOLL, NR_SERVERS };
 static const char *const server_name[NR_SERVERS] = {"kevent", "kevent-defer", "epoll"};
 
 static bool level; /* -m level: level-triggered, one read per event */
+
+/* Where the server and wrk run: the scheduler's choice on two CPUs is either, run to run. */
+struct placement {
+	const char *tag, *opt;
+	int srv_cpu, wrk_cpu; /* -1: not pinned */
+};
+
+static const struct placement placements[] = {
+	{"2 CPUs", "2cpu", 0, 1},
+	{"same CPU", "same", 0, 0},
+	{"unpinned", "free", -1, -1},
+};
+
+#define NR_PLACEMENTS (sizeof(placements) / sizeof(placements[0]))
 static unsigned int wrk_threads = 1;
 static volatile sig_atomic_t stopping;
 
@@ -294,7 +313,7 @@ static void wrk_parse(FILE *f, struct result *r, double *requests)
 	}
 }
 
-static pid_t spawn_wrk(uint16_t port, unsigned int conns, double secs, int out)
+static pid_t spawn_wrk(uint16_t port, unsigned int conns, double secs, int out, int cpu)
 {
 	char c[16], t[16], d[16], url[64];
 	pid_t pid;
@@ -308,6 +327,8 @@ static pid_t spawn_wrk(uint16_t port, unsigned int conns, double secs, int out)
 		bench_die("fork: %s", strerror(errno));
 	if (!pid) {
 		dup2(out, STDOUT_FILENO);
+		if (cpu >= 0)
+			bench_pin(cpu);
 		execlp("wrk", "wrk", "-t", t, "-c", c, "-d", d, "--latency", url, (char *)NULL);
 		fprintf(stderr, "http: cannot run wrk (%s): apt-get install wrk, or make deps\n",
 			strerror(errno));
@@ -316,7 +337,8 @@ static pid_t spawn_wrk(uint16_t port, unsigned int conns, double secs, int out)
 	return pid;
 }
 
-static struct result run(enum server s, unsigned int conns, double secs)
+static struct result run(enum server s, const struct placement *pl, unsigned int conns,
+			 double secs)
 {
 	struct pollfd pfd = {.events = POLLIN};
 	int ready[2], report[2], out[2], status;
@@ -334,8 +356,11 @@ static struct result run(enum server s, unsigned int conns, double secs)
 	srv = fork();
 	if (srv < 0)
 		bench_die("fork: %s", strerror(errno));
-	if (!srv)
+	if (!srv) {
+		if (pl->srv_cpu >= 0)
+			bench_pin(pl->srv_cpu);
 		server_main(s, lfd, ready[1], report[1]);
+	}
 	bench_adopt(srv);
 	close(ready[1]);
 	close(report[1]);
@@ -345,7 +370,7 @@ static struct result run(enum server s, unsigned int conns, double secs)
 	/* Only now: a server holding the write end would keep wrk's output from ending. */
 	if (pipe2(out, O_CLOEXEC))
 		bench_die("pipe: %s", strerror(errno));
-	wrk = spawn_wrk(port, conns, secs, out[1]);
+	wrk = spawn_wrk(port, conns, secs, out[1], pl->wrk_cpu);
 	bench_adopt(wrk);
 	close(out[1]);
 	f = fdopen(out[0], "r");
@@ -386,7 +411,8 @@ static struct result run(enum server s, unsigned int conns, double secs)
 static void usage(void)
 {
 	fprintf(stderr, "usage: http [-r runs] [-t seconds] [-c connections] [-w wrk_threads] "
-			"[-m et|level]\n       http -S kevent|kevent-defer|epoll [-m et|level]\n");
+			"[-m et|level] [-p 2cpu|same|free]\n"
+			"       http -S kevent|kevent-defer|epoll [-m et|level]\n");
 	exit(2);
 }
 
@@ -412,39 +438,48 @@ static int serve_alone(const char *which)
 	return 0;
 }
 
-static void report(unsigned int conns, const char *how, const char *what, const char *unit,
-		   bool higher_better, const char *base, struct bench_series *kev,
+static void report(unsigned int conns, const char *how, const char *where, const char *what,
+		   const char *unit, bool higher_better, const char *base, struct bench_series *kev,
 		   struct bench_series *ep)
 {
 	char name[96];
 
-	snprintf(name, sizeof(name), "http %u conns%s: %s", conns, how, what);
+	snprintf(name, sizeof(name), "http %u conns%s, %s: %s", conns, how, where, what);
 	bench_report(&(struct bench_row){name, unit, base, kev, ep, higher_better});
 }
 
 int main(int argc, char **argv)
 {
-	unsigned int nconns[2] = {100, 1000}, nsets = 2;
-	struct bench_series rps[2][NR_SERVERS] = {0}, p50[2][NR_SERVERS] = {0},
-			    p99[2][NR_SERVERS] = {0}, cpu[2][NR_SERVERS] = {0};
-	bool hung[2][NR_SERVERS] = {{false}};
+	unsigned int nconns[2] = {100, 1000}, nc = 2, np = 0, ns;
+	const struct placement *pl[NR_PLACEMENTS];
+	struct bench_series rps[2 * NR_PLACEMENTS][NR_SERVERS] = {0},
+			    p50[2 * NR_PLACEMENTS][NR_SERVERS] = {0},
+			    p99[2 * NR_PLACEMENTS][NR_SERVERS] = {0},
+			    cpu[2 * NR_PLACEMENTS][NR_SERVERS] = {0};
+	bool hung[2 * NR_PLACEMENTS][NR_SERVERS] = {{false}};
 	const char *base, *alone = NULL;
 	struct bench_opts o;
 	int c;
 
 	bench_opts_init(&o, 2.0);
-	while ((c = getopt(argc, argv, BENCH_OPTS "c:w:m:S:")) != -1) {
+	while ((c = getopt(argc, argv, BENCH_OPTS "c:w:m:S:p:")) != -1) {
 		if (bench_opt(&o, c, optarg))
 			continue;
 		if (c == 'c') {
 			nconns[0] = (unsigned int)strtoul(optarg, NULL, 0);
-			nsets = 1;
+			nc = 1;
 		} else if (c == 'S') {
 			alone = optarg;
 		} else if (c == 'w') {
 			wrk_threads = (unsigned int)strtoul(optarg, NULL, 0);
 		} else if (c == 'm' && (!strcmp(optarg, "et") || !strcmp(optarg, "level"))) {
 			level = !strcmp(optarg, "level");
+		} else if (c == 'p' && np < NR_PLACEMENTS) {
+			for (unsigned int i = 0; i < NR_PLACEMENTS; i++)
+				if (!strcmp(optarg, placements[i].opt))
+					pl[np++] = &placements[i];
+			if (!np || strcmp(pl[np - 1]->opt, optarg))
+				usage();
 		} else {
 			usage();
 		}
@@ -457,36 +492,46 @@ int main(int argc, char **argv)
 	if (alone)
 		return serve_alone(alone);
 	base = level ? "epoll LT" : "epoll ET";
+	if (!np) {
+		/* Both pinned placements: unpinned, a run is one or the other by chance. */
+		if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
+			pl[np++] = &placements[0];
+		else
+			printf("# one CPU online: the 2-CPU rows are not available\n");
+		pl[np++] = &placements[1];
+	}
+	ns = np * nc;
 
-	bench_watchdog(o.runs * nsets * NR_SERVERS * (unsigned int)(o.secs + 10) + 30);
+	bench_watchdog(o.runs * ns * NR_SERVERS * (unsigned int)(o.secs + 10) + 30);
 	bench_begin("http", &o);
 	printf("# wrk: %u thread(s), %.0f s a run; servers %s\n", wrk_threads,
 	       o.secs < 1 ? 1 : o.secs, level ? "level-triggered" : "edge-triggered");
 	for (unsigned int r = 0; r < o.runs; r++)
-		for (unsigned int k = 0; k < nsets; k++)
+		for (unsigned int k = 0; k < ns; k++)
 			for (int s = 0; s < NR_SERVERS; s++) {
 				struct result res;
 
 				if (hung[k][s])
 					continue;
-				res = run(s, nconns[k], o.secs);
+				res = run(s, pl[k / nc], nconns[k % nc], o.secs);
 				hung[k][s] = res.hung;
 				bench_series_add(&rps[k][s], res.rps);
 				bench_series_add(&p50[k][s], res.p50);
 				bench_series_add(&p99[k][s], res.p99);
 				bench_series_add(&cpu[k][s], res.cpu_us);
 			}
-	for (unsigned int k = 0; k < nsets; k++)
+	for (unsigned int k = 0; k < ns; k++)
 		for (int s = KEV; s < EPOLL; s++) {
-			const char *how = s == KEV_DEFER ? " +defer" : "";
+			const char *how = s == KEV_DEFER ? " +defer" : "", *at = pl[k / nc]->tag;
+			unsigned int n = nconns[k % nc];
 
-			report(nconns[k], how, "requests/s", "requests/s", true, base, &rps[k][s],
+			report(n, how, at, "requests/s", "requests/s", true, base, &rps[k][s],
 			       &rps[k][EPOLL]);
-			report(nconns[k], how, "latency p50", "us", false, base, &p50[k][s],
+			report(n, how, at, "latency p50", "us", false, base, &p50[k][s],
 			       &p50[k][EPOLL]);
-			report(nconns[k], how, "latency p99", "us", false, base, &p99[k][s],
+			report(n, how, at, "latency p99", "us", false, base, &p99[k][s],
 			       &p99[k][EPOLL]);
-			report(nconns[k], how, "server CPU/request", "us", false, base, &cpu[k][s],
+			report(n, how, at, "server CPU/request", "us", false, base, &cpu[k][s],
 			       &cpu[k][EPOLL]);
 		}
 	return 0;

@@ -101,22 +101,12 @@ static void consumer_wait(struct consumer *c)
 		bench_die("wait: %s", n < 0 ? strerror(errno) : "returned nothing");
 }
 
-static void pin_to(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (sched_setaffinity(0, sizeof(set), &set))
-		bench_die("sched_setaffinity CPU %d: %s", cpu, strerror(errno));
-}
-
 static void *consumer_main(void *arg)
 {
 	struct consumer *c = arg;
 	uint64_t stamp;
 
-	pin_to(c->cpu);
+	bench_pin(c->cpu);
 	for (;;) {
 		uint64_t t;
 		ssize_t got;
@@ -229,7 +219,7 @@ int main(int argc, char **argv)
 		else
 			usage();
 	}
-	pin_to(0); /* the producer, for the whole run */
+	bench_pin(0); /* the producer, for the whole run */
 	bench_tcp_pairs(&prod, &cons, 1);
 	/* The producer's reads say whether they block (pong_wait()); the consumer's never do. */
 	fcntl(prod, F_SETFL, fcntl(prod, F_GETFL) & ~O_NONBLOCK);

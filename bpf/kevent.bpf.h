@@ -119,7 +119,7 @@ static __always_inline void kev_push(const struct kev_target *t, __u32 type, __u
 	e->ret_flags = 0;
 	e->ret_data[0] = data;
 	e->ret_data[1] = 0;
-	e->user_u64 = 0;
+	e->user_u64 = bpf_get_smp_processor_id(); /* where it was pushed (kev_yield()) */
 	/*
 	 * The reserve moved producer_pos; this fully ordered read of `awake` comes after it.
 	 * Pairs with the library's decrement before it checks the ring and sleeps

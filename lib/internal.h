@@ -195,6 +195,7 @@ void kev_rb_close(struct kev_rb *rb);
 typedef void (*kev_rb_fn)(void *ctx, const void *rec, size_t len);
 unsigned int kev_rb_drain(struct kev_rb *rb, kev_rb_fn fn, void *ctx);
 bool kev_rb_empty(const struct kev_rb *rb);
+const void *kev_rb_sole(const struct kev_rb *rb);
 
 /* ready.c: readiness, the ready list and delivery. */
 struct epoll_event;

@@ -87,3 +87,21 @@ bool kev_rb_empty(const struct kev_rb *rb)
 	return __atomic_load_n(rb->consumer_pos, __ATOMIC_RELAXED) ==
 	       __atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE);
 }
+
+/* The ring's only record, committed, or NULL: a look, nothing is consumed. */
+const void *kev_rb_sole(const struct kev_rb *rb)
+{
+	unsigned long cons = __atomic_load_n(rb->consumer_pos, __ATOMIC_RELAXED);
+	/* Acquire: as in kev_rb_drain(). */
+	unsigned long prod = __atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE);
+	__u32 *hdr = (__u32 *)((char *)rb->data + (cons & rb->mask));
+	__u32 len;
+
+	if (prod == cons)
+		return NULL;
+	len = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
+	if ((len & (BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)) ||
+	    cons + kev_rb_roundup(len) != prod)
+		return NULL;
+	return hdr + 2;
+}

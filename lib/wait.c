@@ -8,6 +8,7 @@
  * work a waiter could take, and while a wake-all has not reached every parked thread.
  */
 #include <errno.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -152,6 +153,23 @@ static bool kev_spin(struct kev_queue *q, const struct kev_deadline *d)
 }
 
 /*
+ * Woken by one record pushed on this very CPU: its producer was cut short, since the ring
+ * buffer's wake-up (an irq_work) is not the "sync" kind that lets the waker go on, as a
+ * socket's own wake-up does. Let it go on: what else it has for us then comes without
+ * another wake-up, since we are awake. Called and returns with q->lock held.
+ */
+static void kev_yield(struct kev_queue *q)
+{
+	const struct ukevent *e = kev_rb_sole(&q->rb);
+
+	if (!e || e->user_u64 != (__u64)sched_getcpu())
+		return;
+	pthread_mutex_unlock(&q->lock);
+	sched_yield();
+	pthread_mutex_lock(&q->lock);
+}
+
+/*
  * Sleep until the queue's descriptor is readable or the deadline. Called and returns with
  * q->lock held. false: stop waiting (*err = 0 on timeout, -EINTR on a signal).
  */
@@ -186,6 +204,8 @@ static bool kev_sleep(struct kev_queue *q, const struct kev_deadline *d, int *er
 		*err = -e;
 		return false;
 	}
+	if (n)
+		kev_yield(q);
 	kev_dispatch(q, ev, n);
 	return true;
 }
