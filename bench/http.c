@@ -462,6 +462,7 @@ int main(int argc, char **argv)
 	int c;
 
 	bench_opts_init(&o, 2.0);
+	o.runs = 3; /* 2 placements x 2 loads x 3 servers: each placement within a minute */
 	while ((c = getopt(argc, argv, BENCH_OPTS "c:w:m:S:p:")) != -1) {
 		if (bench_opt(&o, c, optarg))
 			continue;
