@@ -468,8 +468,8 @@ static inline void bench_begin(const char *name, const struct bench_opts *o)
 		printf("# warning: kernel.bpf_stats_enabled=1: every BPF program run pays for two "
 		       "clock reads; set it to 0 for these figures\n");
 	if (foreign)
-		printf("# warning: %u other process(es) have the libkevent socket programs attached; "
-		       "they run on every socket and skew these figures\n",
+		printf("# warning: %u other process(es) have the libkevent socket programs "
+		       "attached; they run on every socket and skew these figures\n",
 		       foreign);
 	fflush(stdout);
 }

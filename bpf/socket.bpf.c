@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * KEVENT_SOCKET from socket tracepoints (K17): the socket is found by its cookie in
- * kev_sockets, behind a filter; RECV / ACCEPT come from sk_data_ready, and errors, resets and the final
- * close of a TCP connection are flagged KEV_PEND_HUP for the library to classify.
+ * kev_sockets, behind a filter; RECV / ACCEPT come from sk_data_ready, and errors, resets
+ * and the final close of a TCP connection are flagged KEV_PEND_HUP for the library to
+ * classify.
  * SEND and the AF_UNIX peer close have no tracepoint: the library covers them with epoll.
  */
 #include "kevent.bpf.h"

@@ -157,7 +157,8 @@ static void kev_pend_run(struct kev_queue *q, struct kev_pendings *ps)
 {
 	kev_sources_flush(q);
 	for (unsigned int i = 0; i < ps->n; i += KEV_PEND_CHUNK)
-		kev_pend_chunk(q, ps->p + i, ps->n - i < KEV_PEND_CHUNK ? ps->n - i : KEV_PEND_CHUNK);
+		kev_pend_chunk(q, ps->p + i,
+			       ps->n - i < KEV_PEND_CHUNK ? ps->n - i : KEV_PEND_CHUNK);
 	ps->n = 0;
 }
 

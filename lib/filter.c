@@ -26,8 +26,9 @@ void kev_filter_fini(struct kev_filter *f)
 
 /*
  * One watched object more (delta > 0) or less on bit h. Callers set the bit before they write
- * the object to the kernel's map and clear it once the object is gone, so a program never
- * skips a watched object. Full barrier: the bit is visible before that map write.
+ * the object to the kernel's map and clear it once no interest watches the object, so a
+ * program never skips a watched object. Full barrier: the bit is visible before that map
+ * write.
  */
 void kev_filter_ref(struct kev_filter *f, __u32 h, int delta)
 {

@@ -108,11 +108,13 @@ static void kev_sock_flush(struct kev_queue *q)
 	struct kev_sock_val *vals;
 	unsigned int nk = 0, ng = 0;
 	struct kev_sockrec *r, *next;
+	int map;
 
 	(void)q;
 	if (!__atomic_load_n(&socks.dirty, __ATOMIC_RELAXED))
 		return;
 	pthread_mutex_lock(&socks.lock);
+	map = kev_kernel_map_fd(KEV_MAP_SOCKETS);
 	keys = malloc(socks.ndirty * sizeof(*keys));
 	gone = malloc(socks.ndirty * sizeof(*gone));
 	vals = malloc(socks.ndirty * sizeof(*vals));
@@ -123,12 +125,12 @@ static void kev_sock_flush(struct kev_queue *q)
 			keys[nk] = r->key;
 			vals[nk++] = r->val;
 		} else if (r->val.nr) {
-			bpf_map_update_elem(kev_kernel_map_fd(KEV_MAP_SOCKETS), &r->key, &r->val, 0);
+			bpf_map_update_elem(map, &r->key, &r->val, 0);
 		} else {
 			if (gone)
 				gone[ng++] = r->key;
 			else
-				bpf_map_delete_elem(kev_kernel_map_fd(KEV_MAP_SOCKETS), &r->key);
+				bpf_map_delete_elem(map, &r->key);
 			kev_filter_ref(&socks.filter, kev_filter_hash(r->key.cookie), -1);
 			kev_htab_remove(&socks.tab, &r->hnode);
 			free(r);
@@ -136,8 +138,8 @@ static void kev_sock_flush(struct kev_queue *q)
 	}
 	socks.dirty = NULL;
 	socks.ndirty = 0;
-	kev_map_batch(kev_kernel_map_fd(KEV_MAP_SOCKETS), keys, vals, nk);
-	kev_map_batch(kev_kernel_map_fd(KEV_MAP_SOCKETS), gone, NULL, ng);
+	kev_map_batch(map, keys, vals, nk);
+	kev_map_batch(map, gone, NULL, ng);
 	if (!socks.tab.count)
 		kev_filter_fini(&socks.filter); /* the BPF object may go, and its filter with it */
 	pthread_mutex_unlock(&socks.lock);
