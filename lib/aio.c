@@ -397,6 +397,28 @@ static void kev_aio_destroy(struct kev_aio *a)
 	free(a);
 }
 
+/* Close the descriptors of every transfer on list l (fork() child: see kev_aio_forget()). */
+static void kev_aio_forget_list(struct kev_list *l)
+{
+	for (struct kev_list *n = l->next; n != l; n = n->next)
+		close(kev_container_of(n, struct kev_aio_job, link)->sock);
+}
+
+/*
+ * fork() child (fork.c): the engine thread did not come along. Its descriptors, and the
+ * duplicates of the sockets in transfer, are closed so that the child does not keep the
+ * parent's connections open; the memory is left as the fork found it.
+ */
+void kev_aio_forget(struct kev_aio *a)
+{
+	close(a->ep);
+	close(a->wake);
+	close(a->done_fd);
+	kev_aio_forget_list(&a->inbox);
+	kev_aio_forget_list(&a->active);
+	kev_aio_forget_list(&a->cancelled);
+}
+
 /* The queue's engine, started by its first transfer. */
 static struct kev_aio *kev_aio_engine(struct kev_queue *q, int *err)
 {

@@ -129,6 +129,15 @@ static void kev_inode_teardown(void)
 	ino.ctl = NULL;
 }
 
+/* fork() child (fork.c): the inode side is the parent's; start again from nothing. */
+void kev_inode_forget_all(void)
+{
+	if (ino.users && ino.log.map_fd >= 0)
+		close(ino.log.map_fd);
+	memset(&ino, 0, sizeof(ino));
+	pthread_mutex_init(&ino.lock, NULL);
+}
+
 /* The first inode interest maps the filter and the log; the last one unmaps them. */
 static int kev_inode_setup(void)
 {
@@ -146,8 +155,8 @@ static int kev_inode_setup(void)
 		err = -ENOMEM;
 		goto fail;
 	}
-	p = mmap(NULL, sizeof(*ino.ctl), PROT_READ | PROT_WRITE, MAP_SHARED, ctl, 0);
-	if (p == MAP_FAILED) {
+	p = kev_mmap(ctl, sizeof(*ino.ctl), PROT_READ | PROT_WRITE, 0);
+	if (!p) {
 		err = -errno;
 		goto fail;
 	}
@@ -157,7 +166,7 @@ static int kev_inode_setup(void)
 		goto fail;
 	ino.seen_lost = __atomic_load_n(&ino.ctl->log_lost, __ATOMIC_ACQUIRE);
 	/* kev_rb_close() closes the descriptor: the ring gets its own. */
-	log = dup(log);
+	log = fcntl(log, F_DUPFD_CLOEXEC, 0);
 	err = log < 0 ? -errno : kev_rb_open(&ino.log, log, KEV_INODE_LOG_BYTES);
 	if (err) {
 		if (log >= 0)

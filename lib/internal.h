@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "kevent.h"
 #include "kev_shared.h"
@@ -119,7 +120,9 @@ struct kev_queue {
 	int kick_fd; /* eventfd, readable while userspace holds ready work */
 	int qidx;    /* index in kev_rings / kev_qstats */
 	unsigned int refs;
+	unsigned int gen; /* kev_fork_gen() when made: a fork() child's copy is dead (K6) */
 	bool closed;
+	struct kev_queue *orphan_next; /* fork() child: inherited, out of the table (queue.c) */
 
 	struct kev_rb rb;
 	__u64 seen_overflows;
@@ -150,6 +153,18 @@ struct kev_queue {
 	__u32 ctl_seq;
 	struct kev_aio *aio;		/* aio.c: the queue's aio_sendfile engine, or NULL */
 };
+
+/* fork.c: what a fork() child does with the parent's state (K6). */
+void kev_fork_init(void);
+unsigned int kev_fork_gen(void);
+void *kev_mmap(int fd, size_t len, int prot, off_t off);
+void kev_queue_forget(void);
+void kev_kernel_forget(void);
+void kev_socket_forget(void);
+void kev_inode_forget_all(void);
+void kev_signal_forget(void);
+struct kev_aio;
+void kev_aio_forget(struct kev_aio *a);
 
 /* queue.c */
 struct kev_queue *kev_queue_get(int fd, int *err);

@@ -72,9 +72,7 @@ static int kev_libbpf_print(enum libbpf_print_level level, const char *fmt, va_l
 
 static void *kev_map_mmap(struct bpf_map *map, size_t size)
 {
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
-
-	return p == MAP_FAILED ? NULL : p;
+	return kev_mmap(bpf_map__fd(map), size, PROT_READ | PROT_WRITE, 0);
 }
 
 static void kev_kernel_unload(void)
@@ -173,6 +171,7 @@ int kev_kernel_get(void)
 {
 	int err = 0;
 
+	kev_fork_init();
 	pthread_mutex_lock(&kk.lock);
 	if (!kk.users)
 		err = kev_kernel_load();
@@ -188,6 +187,23 @@ void kev_kernel_put(void)
 	if (!--kk.users)
 		kev_kernel_unload();
 	pthread_mutex_unlock(&kk.lock);
+}
+
+/*
+ * fork() child (fork.c): the object is the parent's. Closing the child's descriptors of it
+ * lets it go when the parent does (attached programs included); the mappings were never
+ * inherited (MADV_DONTFORK), so there is nothing to unmap.
+ */
+void kev_kernel_forget(void)
+{
+	pthread_mutex_init(&kk.lock, NULL);
+	if (!kk.skel)
+		return;
+	kk.slots = NULL;
+	kk.qstats = NULL;
+	kk.treqs = NULL;
+	kk.users = 0;
+	kev_kernel_unload();
 }
 
 /*

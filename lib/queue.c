@@ -12,12 +12,33 @@
 
 #include "internal.h"
 
-/* Queues by descriptor. A queue is freed when its last reference goes. */
+/*
+ * Queues by descriptor. A queue is freed when its last reference goes. Queues a fork()
+ * child inherited stay here, dead (fork.c), until it closes them; those whose descriptor
+ * number it reused meanwhile go to `orphans`.
+ */
 static struct {
 	pthread_mutex_t lock;
 	struct kev_queue **q;
 	int size;
+	struct kev_queue *orphans;
 } qtab = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Made by this process, not inherited from the parent of a fork() (fork.c). */
+static bool kev_queue_ours(const struct kev_queue *q)
+{
+	return q->gen == kev_fork_gen();
+}
+
+/*
+ * An inherited queue leaves the table. Its memory is the parent's state as the fork found
+ * it, possibly halfway through a change: it is kept, never walked.
+ */
+static void kev_queue_orphan(struct kev_queue *q)
+{
+	q->orphan_next = qtab.orphans;
+	qtab.orphans = q;
+}
 
 static int kev_qtab_insert(struct kev_queue *q)
 {
@@ -37,6 +58,8 @@ static int kev_qtab_insert(struct kev_queue *q)
 		qtab.q = n;
 		qtab.size = size;
 	}
+	if (qtab.q[q->fd])
+		kev_queue_orphan(qtab.q[q->fd]); /* closed with close() in a fork() child */
 	qtab.q[q->fd] = q;
 out:
 	pthread_mutex_unlock(&qtab.lock);
@@ -46,16 +69,24 @@ out:
 struct kev_queue *kev_queue_get(int fd, int *err)
 {
 	struct kev_queue *q = NULL;
+	bool inherited = false;
 
 	pthread_mutex_lock(&qtab.lock);
 	if (fd >= 0 && fd < qtab.size)
 		q = qtab.q[fd];
+	if (q && !kev_queue_ours(q)) {
+		inherited = true;
+		q = NULL;
+	}
 	if (q)
 		__atomic_add_fetch(&q->refs, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&qtab.lock);
-	/* Not ours: a closed descriptor is EBADF, anything else open is EINVAL (K25). */
+	/*
+	 * Not ours: inherited through fork() (K6) or closed is EBADF, anything else open is
+	 * EINVAL (K25).
+	 */
 	if (!q)
-		*err = fd < 0 || fcntl(fd, F_GETFD) < 0 ? -EBADF : -EINVAL;
+		*err = inherited || fd < 0 || fcntl(fd, F_GETFD) < 0 ? -EBADF : -EINVAL;
 	return q;
 }
 
@@ -122,6 +153,7 @@ static int kev_queue_setup(struct kev_queue *q)
 	kev_list_init(&q->ready);
 
 	q->refs = 1;
+	q->gen = kev_fork_gen();
 	q->qidx = -1;
 	q->fd = epoll_create1(EPOLL_CLOEXEC);
 	q->lvl_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -182,7 +214,14 @@ KEV_API int kevent_close(int fd)
 		q = qtab.q[fd];
 		qtab.q[fd] = NULL;
 	}
+	if (q && !kev_queue_ours(q))
+		kev_queue_orphan(q);
 	pthread_mutex_unlock(&qtab.lock);
+	if (q && !kev_queue_ours(q)) {
+		/* The child's copy of an inherited queue: its descriptor is all it has (K6). */
+		close(fd);
+		return 0;
+	}
 	if (!q) {
 		int err;
 
@@ -198,6 +237,27 @@ KEV_API int kevent_close(int fd)
 	pthread_cond_broadcast(&q->space);
 	kev_queue_put(q);
 	return 0;
+}
+
+/*
+ * fork() child (fork.c): every queue in the table is the parent's now. Their internal
+ * descriptors are closed here (they would keep the parent's ring buffers and epoll sets
+ * alive in the child); the one the caller holds stays until it closes it.
+ */
+void kev_queue_forget(void)
+{
+	pthread_mutex_init(&qtab.lock, NULL);
+	for (int fd = 0; fd < qtab.size; fd++) {
+		struct kev_queue *q = qtab.q[fd];
+
+		if (!q)
+			continue;
+		close(q->lvl_fd);
+		close(q->kick_fd);
+		close(q->rb.map_fd);
+		if (q->aio)
+			kev_aio_forget(q->aio);
+	}
 }
 
 KEV_API int kevent_stats(int fd, struct kevent_stats *st)

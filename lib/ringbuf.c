@@ -21,12 +21,12 @@ int kev_rb_open(struct kev_rb *rb, int map_fd, size_t size)
 
 	rb->page = (size_t)sysconf(_SC_PAGESIZE);
 	rb->mask = size - 1;
-	p = mmap(NULL, rb->page, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd, 0);
-	if (p == MAP_FAILED)
+	p = kev_mmap(map_fd, rb->page, PROT_READ | PROT_WRITE, 0);
+	if (!p)
 		return -errno;
 	rb->consumer_pos = p;
-	p = mmap(NULL, rb->page + 2 * size, PROT_READ, MAP_SHARED, map_fd, rb->page);
-	if (p == MAP_FAILED) {
+	p = kev_mmap(map_fd, rb->page + 2 * size, PROT_READ, (off_t)rb->page);
+	if (!p) {
 		int err = -errno;
 
 		munmap(rb->consumer_pos, rb->page);

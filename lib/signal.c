@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -48,6 +49,7 @@ static struct {
 static __u64 kev_sig_count[KEV_NSIG]; /* arrivals since the process started */
 static int kev_sig_chain[KEV_NSIG];   /* run the previous disposition too */
 static int kev_sig_fd = -1;	      /* the eventfd every watching queue polls */
+static pid_t kev_sig_pid;	      /* the process the handlers work for (not a fork child) */
 static int kev_sig_active;	      /* handlers between reading kev_sig_fd and writing it */
 
 /* The default action, from inside the handler: ignore, stop, or end the process. */
@@ -87,6 +89,15 @@ static void kev_sig_handler(int sig, siginfo_t *si, void *uc)
 	int saved = errno, fd;
 	__u64 one = 1;
 
+	/*
+	 * A fork() child, between the fork and the moment its fork handler restored the old
+	 * dispositions (kev_signal_forget()): the signal is the child's own, as before the ADD.
+	 */
+	if (getpid() != __atomic_load_n(&kev_sig_pid, __ATOMIC_RELAXED)) {
+		kev_sig_previous(sig, si, uc);
+		errno = saved;
+		return;
+	}
 	__atomic_add_fetch(&kev_sig_active, 1, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&kev_sig_count[sig], 1, __ATOMIC_SEQ_CST);
 	fd = __atomic_load_n(&kev_sig_fd, __ATOMIC_SEQ_CST);
@@ -180,6 +191,7 @@ static int kev_hub_get(void)
 		hub.users--;
 		return -errno;
 	}
+	__atomic_store_n(&kev_sig_pid, getpid(), __ATOMIC_RELAXED);
 	__atomic_store_n(&kev_sig_fd, fd, __ATOMIC_SEQ_CST);
 	return 0;
 }
@@ -224,6 +236,25 @@ static void kev_sig_leave(int sig, bool nomask)
 	if (!s->users)
 		kev_sig_restore(sig);
 	kev_hub_put();
+}
+
+/*
+ * fork() child (fork.c): the handlers the parent's interests installed go back to what
+ * they replaced, so that NOMASK in the parent never swallows a signal sent to the child.
+ * sigaction() and close() are async-signal-safe, as a fork handler must be.
+ */
+void kev_signal_forget(void)
+{
+	for (int sig = 1; sig < KEV_NSIG; sig++) {
+		if (hub.sig[sig].users)
+			sigaction(sig, &hub.sig[sig].old, NULL);
+		__atomic_store_n(&kev_sig_chain[sig], 0, __ATOMIC_RELAXED);
+	}
+	if (hub.users)
+		close(kev_sig_fd);
+	__atomic_store_n(&kev_sig_fd, -1, __ATOMIC_SEQ_CST);
+	memset(&hub, 0, sizeof(hub));
+	pthread_mutex_init(&hub.lock, NULL);
 }
 
 static int kev_signal_add(struct kev_queue *q, struct kev_interest *it)

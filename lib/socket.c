@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <netinet/in.h>
@@ -40,6 +41,13 @@ static struct {
 	__u32 tgid;
 	struct kev_filter filter; /* in use while the table holds a socket */
 } socks = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* fork() child (fork.c): the socket table is the parent's; start again from nothing. */
+void kev_socket_forget(void)
+{
+	memset(&socks, 0, sizeof(socks));
+	pthread_mutex_init(&socks.lock, NULL);
+}
 
 static bool kev_sockrec_match(const struct kev_hnode *n, const void *key)
 {
