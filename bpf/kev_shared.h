@@ -26,7 +26,17 @@
 #define KEV_SLOT_GEN(w)	    ((__u32)((w) >> 32))
 #define KEV_SLOT_PENDING(w) ((__u32)(w))
 #define KEV_PEND_HUP	    0x80000000u /* error, reset or close seen: classify in userspace */
-#define KEV_PEND_DEAD	    0x20000000u /* its owner closed the socket: drop the interest */
+#define KEV_PEND_DEAD	    0x20000000u /* the descriptor no longer names it: drop the interest */
+/* Its close can go unseen (not TCP): check the descriptor still names it before delivery. */
+#define KEV_PEND_VERIFY	    0x10000000u
+/*
+ * Sockets: the socket's own error (sk_err) when the kernel side saw one, so that the
+ * library never has to read SO_ERROR, which clears it. The last one seen replaces the others.
+ */
+#define KEV_PEND_ERR_SHIFT  16
+#define KEV_PEND_ERR_MASK   0x0fff0000u
+#define KEV_PEND_ERR(e)	    (((__u32)(e) << KEV_PEND_ERR_SHIFT) & KEV_PEND_ERR_MASK)
+#define KEV_PEND_ERRNO(p)   (((p) & KEV_PEND_ERR_MASK) >> KEV_PEND_ERR_SHIFT)
 
 struct kev_slot {
 	__u64 word;
@@ -67,27 +77,72 @@ struct kev_timer_arm_ctx {
 	__u32 nr; /* requests in kev_timer_reqs[0..nr) */
 };
 
-/* kev_sockets: one entry per watched socket, keyed by its cookie (SO_COOKIE). */
-struct kev_sock_key {
-	__u64 cookie;
-};
-
 #define KEV_WATCH_WAKEUP_ALL 0x1
 
 struct kev_watch {
 	__u32 slot;   /* index in kev_slots */
 	__u32 gen;    /* the slot's generation when this watch was made */
-	__s32 fd;     /* the descriptor the process registered (for operators) */
+	__s32 fd;     /* the descriptor the process registered: it must still name the object */
 	__u16 queue;  /* index in kev_rings */
 	__u8 events;  /* KEVENT_SOCKET_* bits this interest wants from the kernel side */
 	__u8 flags;   /* KEV_WATCH_* */
 };
 
+/*
+ * kev_socks: the interests on one socket, in the socket's own BPF storage
+ * (BPF_MAP_TYPE_SK_STORAGE): it dies with the socket, and the library writes it by
+ * descriptor. A watch whose slot moved to another generation is inert (kev_notify()).
+ */
 struct kev_sock_val {
 	__u32 tgid;   /* the process that registered it */
 	__u16 nr;     /* watches in use */
 	__u16 rr;     /* round-robin cursor: which queue gets the next event (K15) */
 	struct kev_watch w[KEV_SOCK_WATCHES];
+};
+
+/*
+ * kev_sockets, for operators only (socket storage cannot be dumped by bpftool): one entry
+ * per socket interest, keyed by its slot, written by the library with each kevent_ctl().
+ */
+struct kev_sock_key {
+	__u32 slot;
+};
+
+struct kev_sock_view {
+	__u32 tgid;   /* the process */
+	__s32 fd;     /* the descriptor it registered */
+	__u16 queue;  /* its queue's index */
+	__u8 events;  /* KEVENT_SOCKET_* bits the kernel side delivers */
+	__u8 flags;   /* KEV_WATCH_* */
+};
+
+/*
+ * kev_sock_probe (a SEC("syscall") program) reads what the library must know of a socket
+ * and cannot ask without side effects or one system call per question: its family, type,
+ * protocol and state, and its pending error, which SO_ERROR would clear. For up to
+ * KEV_PROBE_BATCH descriptors of the calling process per run, passed through the mmapped
+ * array kev_probes like timer requests.
+ */
+#define KEV_PROBE_BATCH 64
+
+struct kev_probe {
+	__s32 fd;	/* in */
+	__s32 err;	/* out: -ENOTSOCK, -EBADF, or 0 */
+	__u16 family;	/* out: AF_* */
+	__u16 type;	/* out: SOCK_* */
+	__u16 protocol; /* out: IPPROTO_* */
+	__u8 state;	/* out: TCP_* (TCP_LISTEN 10 for a listener of any family) */
+	__u8 pad;
+	__u32 sk_err;	/* out: the pending error, positive */
+	__u32 pad2;
+};
+
+/* Elements of an mmapped array are 8-byte aligned: the library indexes them as a C array. */
+_Static_assert(sizeof(struct kev_probe) % 8 == 0, "kev_probe fills its array element");
+_Static_assert(sizeof(struct kev_timer_req) % 8 == 0, "kev_timer_req fills its element");
+
+struct kev_probe_ctx {
+	__u32 nr; /* requests in kev_probes[0..nr) */
 };
 
 /*
@@ -131,11 +186,6 @@ static inline int kev_filter_test(const struct kev_filter_bits *f, __u32 h)
 {
 	return !!(f->w[(h / 64) % (sizeof(f->w) / 8)] & (1ULL << (h % 64)));
 }
-
-/* The sockets' filter, keyed by cookie (socket.bpf.c, kev_sock_ctl). */
-struct kev_sock_ctl {
-	struct kev_filter_bits filter;
-};
 
 struct kev_inode_ctl {
 	struct kev_filter_bits filter; /* keyed by kev_inode_hash() */

@@ -50,13 +50,21 @@ KEV_MAP struct {
 	__array(values, struct kev_ring_tmpl);
 } kev_rings SEC(".maps");
 
-/* The watched sockets: `bpftool map dump name kev_sockets`. */
+/* The interests on each watched socket, in the socket's own storage (socket.bpf.c). */
+KEV_MAP struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct kev_sock_val);
+} kev_socks SEC(".maps");
+
+/* The same, readable by operators: `bpftool map dump name kev_sockets`. */
 KEV_MAP struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, KEV_MAX_SLOTS);
 	__type(key, struct kev_sock_key);
-	__type(value, struct kev_sock_val);
+	__type(value, struct kev_sock_view);
 } kev_sockets SEC(".maps");
 
 /* Arming requests, written by the library through mmap (no system call per timer). */
@@ -87,82 +95,10 @@ struct kev_target {
 	__u32 queue;
 };
 
-static __always_inline void kev_count_overflow(__u32 queue)
-{
-	struct kev_qstat *st = bpf_map_lookup_elem(&kev_qstats, &queue);
-
-	if (st)
-		__sync_fetch_and_add(&st->overflows, 1);
-}
-
-static __always_inline void kev_push(const struct kev_target *t, __u32 type, __u32 bits,
-				     __u32 data)
-{
-	__u32 q = t->queue;
-	void *ring = bpf_map_lookup_elem(&kev_rings, &q);
-	struct kev_qstat *st = bpf_map_lookup_elem(&kev_qstats, &q);
-	struct ukevent *e;
-
-	if (!ring || !st)
-		return;
-	e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
-	if (!e) {
-		/* The bits stay pending in the slot: the library rescans slots on overflow. */
-		kev_count_overflow(q);
-		return;
-	}
-	e->id.raw[0] = t->slot;
-	e->id.raw[1] = t->gen;
-	e->type = type;
-	e->event = bits;
-	e->req_flags = 0;
-	e->ret_flags = 0;
-	e->ret_data[0] = data;
-	e->ret_data[1] = 0;
-	e->user_u64 = bpf_get_smp_processor_id(); /* where it was pushed (kev_yield()) */
-	/*
-	 * The reserve moved producer_pos; this fully ordered read of `awake` comes after it.
-	 * Pairs with the library's decrement before it checks the ring and sleeps
-	 * (kev_sleep()): either it sees this record, or this sees it asleep and wakes it.
-	 */
-	bpf_ringbuf_submit(e, __sync_fetch_and_add(&st->awake, 0) ? BPF_RB_NO_WAKEUP : 0);
-}
-
 /*
- * Mark an event pending on the target's slot: OR in bits, or (count) add to the counter
- * of merged expirations. A record goes out only when nothing was pending (K12), so a
- * queue never has more records in flight than interests. The exchange fails closed when
- * the slot has moved on to another generation: a program racing a removal never leaves
- * anything behind for the slot's next owner (K10).
+ * Mark an event pending on the target's slot (maps.bpf.c). A global function, verified once
+ * on its own rather than at every call site: the callers loop over watches.
  */
-static __always_inline void kev_notify(const struct kev_target *t, __u32 type, __u32 bits,
-				       bool count, __u32 data)
-{
-	__u32 idx = t->slot;
-	struct kev_slot *s = bpf_map_lookup_elem(&kev_slots, &idx);
-	__u64 old, new, prev;
-	int i;
-
-	if (!s)
-		return;
-	old = *(volatile __u64 *)&s->word;
-	for (i = 0; i < KEV_CAS_TRIES; i++) {
-		if (KEV_SLOT_GEN(old) != t->gen)
-			return;
-		new = count ? old + bits : old | bits;
-		if (new == old)
-			return;
-		prev = __sync_val_compare_and_swap(&s->word, old, new);
-		if (prev == old)
-			break;
-		old = prev;
-	}
-	if (i == KEV_CAS_TRIES) {
-		kev_count_overflow(t->queue); /* the library rescans every slot */
-		return;
-	}
-	if (!KEV_SLOT_PENDING(old))
-		kev_push(t, type, count ? KEVENT_TIMER_FIRED : bits, data);
-}
+int kev_notify(const struct kev_target *t, __u32 type, __u32 bits, bool count, __u32 data);
 
 #endif /* KEVENT_BPF_H */

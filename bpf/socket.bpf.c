@@ -1,48 +1,110 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * KEVENT_SOCKET from socket tracepoints (K17): the socket is found by its cookie in
- * kev_sockets, behind a filter; RECV / ACCEPT come from sk_data_ready, and errors, resets
- * and the final close of a TCP connection are flagged KEV_PEND_HUP for the library to
- * classify.
- * SEND and the AF_UNIX peer close have no tracepoint: the library covers them with epoll.
+ * KEVENT_SOCKET from socket tracepoints (K17).
+ *
+ * The interests on a socket live in the socket's own BPF storage (kev_socks): a socket
+ * nobody watches costs one load, and a socket closed without REMOVE takes the kernel side
+ * of its interests with it. Each watch names the descriptor the process registered, and an
+ * event is delivered only while that descriptor, in the owner's descriptor table, still
+ * names this socket. Otherwise (a close that was not the last reference: dup, fork,
+ * SCM_RIGHTS; or a reused number) the watch is reported dead instead (KEV_PEND_DEAD), so an
+ * interest never follows a number to another object. A TCP socket changes state inside its
+ * last close(), after the descriptor left the table: its interests go at once.
+ *
+ * RECV comes from sk_data_ready; on a listening socket RECV and ACCEPT are the same
+ * readiness, as in the original. Errors, resets and the end of a TCP connection are
+ * KEV_PEND_HUP, with the socket's error, for the library to classify. SEND and the close of
+ * an AF_UNIX peer have no tracepoint: the library covers them with epoll.
  */
 #include "kevent.bpf.h"
 
-#define TCP_LISTEN 10
-#define TCP_CLOSE  7
+#define TCP_LISTEN  10
+#define TCP_CLOSE   7
+#define IPPROTO_TCP 6
+#define S_IFMT	    00170000
+#define S_IFSOCK    0140000
+#define EBADF	    9
+#define ENOTSOCK    88
+
+/* Requests of kev_sock_probe, written by the library through mmap. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, KEV_PROBE_BATCH);
+	__type(key, __u32);
+	__type(value, struct kev_probe);
+} kev_probes SEC(".maps");
 
 /*
- * The cookie filter in front of kev_sockets (kev_shared.h). A global, not a map of its own:
- * its address is a constant in the program, so a miss does not even pay a map lookup.
- * The library writes it through the skeleton's mapping of this section.
+ * The owner's descriptor table (struct files_struct *), recorded once by kev_owner and read
+ * with fault-safe loads: the table outlives every program run that can reach it, but those
+ * racing the process's own exit, whose events nobody reads.
  */
-struct kev_sock_ctl kev_sock_ctl SEC(".data.kev_sock_ctl");
+__u64 kev_owner_files;
 
-static __always_inline void kev_sock_event(const struct sock *sk, __u32 bits)
+/* Run once at load, in the process that loads the object. */
+SEC("syscall")
+int kev_owner(void *ctx)
 {
-	/* Cheapest miss: a socket nobody asked the cookie of cannot be watched. */
-	__u64 cookie = sk->__sk_common.skc_cookie.counter;
-	struct kev_target t;
+	kev_owner_files = (__u64)bpf_get_current_task_btf()->files;
+	return 0;
+}
+
+/* The part of struct fdtable the lookup needs, read in one go. */
+struct kev_fdt {
+	unsigned int max_fds;
+	struct file **fd;
+};
+
+static __always_inline int kev_fdt_read(struct kev_fdt *t, const struct fdtable *fdt)
+{
+	t->max_fds = BPF_CORE_READ(fdt, max_fds);
+	t->fd = BPF_CORE_READ(fdt, fd);
+	return t->fd ? 0 : -1;
+}
+
+/* The file descriptor fd names in t now, or NULL. */
+static __always_inline struct file *kev_fd_file(const struct kev_fdt *t, __s32 fd)
+{
+	struct file *f = NULL;
+
+	if (fd < 0 || (__u32)fd >= t->max_fds)
+		return NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), t->fd + fd);
+	return f;
+}
+
+/*
+ * Deliver bits to the socket's watches. probe: the event may be its owner's last close
+ * (a state change), so every watch, even one that wants none of the bits, is checked.
+ */
+static __always_inline void kev_sock_event(const struct sock *sk, __u32 bits, bool probe)
+{
+	struct socket *sock = sk->sk_socket;
+	struct file *file = sock ? sock->file : NULL;
+	struct kev_fdt fdt = {};
 	struct kev_sock_val *v;
-	__u32 nr, start, i;
+	struct kev_target t;
+	__u32 nr, start, i, verify;
 	int chosen = 0;
 
-	if (!cookie)
+	/* Cheapest miss: a socket with no BPF storage at all. */
+	if (!sk->sk_bpf_storage)
 		return;
-	/* Next cheapest: one load says no watched socket has this cookie's hash. */
-	if (!kev_filter_test(&kev_sock_ctl.filter, kev_filter_hash(cookie)))
-		return;
-	v = bpf_map_lookup_elem(&kev_sockets, &cookie);
+	v = bpf_sk_storage_get(&kev_socks, (void *)sk, 0, 0);
 	if (!v)
-		return;
-	/* Orphaned: its owner closed it, which removes its interests silently (K17). */
-	if (!sk->sk_socket)
 		return;
 	nr = v->nr;
 	if (nr > KEV_SOCK_WATCHES)
 		nr = KEV_SOCK_WATCHES;
 	if (!nr)
 		return;
+	if ((bits & KEVENT_SOCKET_RECV) && sk->__sk_common.skc_state == TCP_LISTEN)
+		bits |= KEVENT_SOCKET_ACCEPT;
+	/* Only TCP shows its last close (above): the library checks the others at delivery. */
+	verify = sk->sk_protocol != IPPROTO_TCP ? KEV_PEND_VERIFY : 0;
+	if (file && kev_owner_files)
+		kev_fdt_read(&fdt, BPF_CORE_READ((struct files_struct *)kev_owner_files, fdt));
 	/* Rotate the starting watch so that single delivery spreads across queues (K15). */
 	start = v->rr++;
 	for (i = 0; i < KEV_SOCK_WATCHES; i++) {
@@ -53,67 +115,91 @@ static __always_inline void kev_sock_event(const struct sock *sk, __u32 bits)
 		if (i >= nr || k >= KEV_SOCK_WATCHES)
 			break;
 		w = &v->w[k];
+		/* Breakage concerns every interest; readiness goes to one queue unless WAKEUP_ALL. */
+		mine = bits & KEV_PEND_HUP ? bits : bits & w->events;
+		if (!mine && !probe)
+			continue;
 		t.slot = w->slot;
 		t.gen = w->gen;
 		t.queue = w->queue;
-		/* Breakage concerns every interest; readiness goes to one queue unless WAKEUP_ALL. */
-		mine = bits & (KEV_PEND_HUP | KEV_PEND_DEAD) ?: bits & w->events;
-		if (mine && (mine != (bits & w->events) || (w->flags & KEV_WATCH_WAKEUP_ALL) ||
-			     !chosen++))
-			kev_notify(&t, KEVENT_SOCKET, mine, false, 0);
+		if (!file || kev_fd_file(&fdt, w->fd) != file)
+			kev_notify(&t, KEVENT_SOCKET, KEV_PEND_DEAD, false, 0);
+		else if (mine && (mine != (bits & w->events) || (w->flags & KEV_WATCH_WAKEUP_ALL) ||
+				  !chosen++))
+			kev_notify(&t, KEVENT_SOCKET, mine | verify, false, 0);
 	}
 }
 
 SEC("tp_btf/sk_data_ready")
 int BPF_PROG(kev_sk_data_ready, const struct sock *sk)
 {
-	__u8 state = sk->__sk_common.skc_state;
-
-	kev_sock_event(sk, state == TCP_LISTEN ? KEVENT_SOCKET_ACCEPT : KEVENT_SOCKET_RECV);
+	kev_sock_event(sk, KEVENT_SOCKET_RECV, false);
 	return 0;
+}
+
+static __always_inline __u32 kev_sock_hup(const struct sock *sk)
+{
+	return KEV_PEND_HUP | KEV_PEND_ERR(sk->sk_err);
 }
 
 SEC("tp_btf/inet_sk_error_report")
 int BPF_PROG(kev_sk_error_report, const struct sock *sk)
 {
-	kev_sock_event(sk, KEV_PEND_HUP);
+	kev_sock_event(sk, kev_sock_hup(sk), false);
 	return 0;
-}
-
-/*
- * Is the task closing a descriptor? A TCP socket changes state inside close() (FIN, RST,
- * or the end of a listener), which is the one moment the kernel shows that the owner
- * let go of it: its interests must go without a word (K17), and the library need not ask
- * the socket at every delivery whether its descriptor still names it.
- */
-static __always_inline bool kev_task_closing(const struct sock *sk)
-{
-#ifdef __TARGET_ARCH_x86
-	struct pt_regs *regs;
-	long nr;
-
-	/*
-	 * close() holds the socket (lock_sock). A softirq changing the state of some other
-	 * socket finds it unowned, whatever syscall the task it interrupted was in.
-	 */
-	if (!sk->sk_lock.owned)
-		return false;
-	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	nr = BPF_CORE_READ(regs, orig_ax);
-	/* close, dup2, exit, exit_group, dup3, close_range */
-	return nr == 3 || nr == 33 || nr == 60 || nr == 231 || nr == 292 || nr == 436;
-#else
-	return false;
-#endif
 }
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(kev_sk_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
-	if (kev_task_closing(sk))
-		kev_sock_event(sk, KEV_PEND_DEAD);
-	else if (newstate == TCP_CLOSE)
-		kev_sock_event(sk, KEV_PEND_HUP);
+	kev_sock_event(sk, newstate == TCP_CLOSE ? kev_sock_hup(sk) : 0, true);
+	return 0;
+}
+
+/* kev_sock_probe: what the library asks of the sockets at the descriptors in kev_probes. */
+struct kev_probe_run {
+	struct kev_fdt fdt;
+};
+
+static long kev_probe_one(__u32 i, struct kev_probe_run *run)
+{
+	struct kev_probe *p = bpf_map_lookup_elem(&kev_probes, &i);
+	struct socket *sock;
+	struct file *f;
+	struct sock *sk;
+
+	if (!p)
+		return 1;
+	p->err = -EBADF;
+	f = kev_fd_file(&run->fdt, p->fd);
+	if (!f)
+		return 0;
+	p->err = -ENOTSOCK;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return 0;
+	sock = BPF_CORE_READ(f, private_data);
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return 0;
+	p->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	p->type = BPF_CORE_READ(sk, sk_type);
+	p->protocol = BPF_CORE_READ(sk, sk_protocol);
+	p->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	p->sk_err = (__u32)BPF_CORE_READ(sk, sk_err);
+	p->err = 0;
+	return 0;
+}
+
+SEC("syscall")
+int kev_sock_probe(struct kev_probe_ctx *ctx)
+{
+	struct kev_probe_run run;
+	__u32 nr = ctx->nr;
+
+	if (nr > KEV_PROBE_BATCH ||
+	    kev_fdt_read(&run.fdt, BPF_CORE_READ(bpf_get_current_task_btf(), files, fdt)))
+		return -1;
+	bpf_loop(nr, kev_probe_one, &run, 0);
 	return 0;
 }
 

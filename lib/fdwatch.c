@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 /*
- * What the kernel gives no tracepoint for (a socket's send space, an AF_UNIX peer's
- * close) comes from the queue's own epoll set. Several interests on one descriptor share
- * one node and one edge-triggered registration: epoll supplies edges, the core supplies
- * ET and ONESHOT like for every other source.
+ * Every interest on a descriptor (sockets, KEVENT_POLL, KEVENT_PIPE, ...) is on the
+ * queue's node for that number. The node is how the queue finds what it still has on a
+ * number that was closed without REMOVE and now names another object (those interests
+ * go), and it carries the epoll registrations for what the kernel gives no tracepoint for
+ * (a socket's send space, an AF_UNIX peer's close, polled descriptors): the interests of a
+ * node share one edge-triggered registration; epoll supplies edges, the core supplies ET
+ * and ONESHOT like for every other source.
  *
  * Level mode (K13) uses a second, level-triggered registration in q->lvl_fd, an epoll set
  * nested in the queue's: an interest joins it at its first delivery in level mode, and from
@@ -46,17 +49,29 @@ static struct kev_fdnode *kev_fdnode_find(struct kev_queue *q, int fd)
 	return n ? kev_container_of(n, struct kev_fdnode, hnode) : NULL;
 }
 
+static bool kev_fdnode_registered(const struct kev_fdnode *n)
+{
+	return n->events || n->level;
+}
+
 static void kev_fdnode_free(struct kev_queue *q, struct kev_fdnode *n)
 {
 	if (n->events)
 		epoll_ctl(q->fd, EPOLL_CTL_DEL, n->fd, NULL);
 	if (n->level)
 		epoll_ctl(q->lvl_fd, EPOLL_CTL_DEL, n->fd, NULL);
+	if (kev_fdnode_registered(n))
+		q->fdregs--;
 	kev_htab_remove(&q->fdnodes, &n->hnode);
 	free(n);
 }
 
-/* Make one of the node's two registrations say `want` (0: none). */
+/*
+ * Make one of the node's two registrations say `want` (0: none). epoll knows a
+ * registration by (file, number): one made before the number was closed lives on while
+ * another descriptor holds the file, so the same file back on the number is EEXIST (and a
+ * registration whose file went is ENOENT): both mean "make it say `want`".
+ */
 static int kev_fdnode_register(struct kev_fdnode *n, int epfd, __u32 *have, __u32 want,
 			       __u32 flags)
 {
@@ -72,9 +87,10 @@ static int kev_fdnode_register(struct kev_fdnode *n, int epfd, __u32 *have, __u3
 	op = !want ? EPOLL_CTL_DEL : *have ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 	if (epoll_ctl(epfd, op, n->fd, &ev)) {
 		err = -errno;
-		/* The descriptor was closed (and maybe reopened) since: epoll dropped it. */
 		if (op == EPOLL_CTL_MOD && err == -ENOENT)
 			err = epoll_ctl(epfd, EPOLL_CTL_ADD, n->fd, &ev) ? -errno : 0;
+		else if (op == EPOLL_CTL_ADD && err == -EEXIST)
+			err = epoll_ctl(epfd, EPOLL_CTL_MOD, n->fd, &ev) ? -errno : 0;
 		else if (op == EPOLL_CTL_DEL)
 			err = 0;
 	}
@@ -83,23 +99,27 @@ static int kev_fdnode_register(struct kev_fdnode *n, int epfd, __u32 *have, __u3
 	return err;
 }
 
-/* Register the union of what the node's interests need; free the node when it is none. */
+/* Register the union of what the node's interests need; free the node once it has none. */
 static int kev_fdnode_sync(struct kev_queue *q, struct kev_fdnode *n)
 {
+	bool was = kev_fdnode_registered(n);
 	__u32 edge = 0, level = 0;
 	struct kev_interest *it;
 	int err;
 
+	if (!n->head) {
+		kev_fdnode_free(q, n);
+		return 0;
+	}
 	for (it = n->head; it; it = it->fd_next) {
 		edge |= it->fd_events;
 		level |= it->lvl_events;
 	}
-	if (!edge && !level) {
-		kev_fdnode_free(q, n);
-		return 0;
-	}
 	err = kev_fdnode_register(n, q->fd, &n->events, edge, EPOLLET);
-	return err ? err : kev_fdnode_register(n, q->lvl_fd, &n->level, level, 0);
+	if (!err)
+		err = kev_fdnode_register(n, q->lvl_fd, &n->level, level, 0);
+	q->fdregs += (int)kev_fdnode_registered(n) - (int)was;
+	return err;
 }
 
 static void kev_fdnode_unlink(struct kev_interest *it)
@@ -159,23 +179,28 @@ bool kev_fdwatch_alive(struct kev_queue *q, const struct kev_interest *it)
 }
 
 /*
- * The node's file was closed and its number reused without a REMOVE: the interests it
- * holds watch a file that is gone (alive() drops them at delivery). Start a new
- * registration; the new generation also mutes events still queued for the old file.
+ * The node's registrations name a file that has left the number (closed without a REMOVE,
+ * and the number reused): the interests that were registered with it watch a file that is
+ * gone, and go (K17). A new generation mutes epoll events still queued for the old file.
+ * Freeing an interest may free the node: it is looked up again each time.
  */
-static void kev_fdnode_renew(struct kev_queue *q, struct kev_fdnode *n)
+static void kev_fdnode_drop_stale(struct kev_queue *q, struct kev_fdnode *n)
 {
-	struct kev_interest *it, *next;
+	int fd = n->fd;
 
-	for (it = n->head; it; it = next) {
-		next = it->fd_next;
-		it->fdn = NULL;
-		it->fd_next = NULL;
-	}
-	n->head = NULL;
+	q->fdregs--;
 	n->events = 0;
 	n->level = 0;
 	n->gen = kev_fdnode_newgen(q);
+	while ((n = kev_fdnode_find(q, fd))) {
+		struct kev_interest *it = n->head;
+
+		while (it && !it->fd_events && !it->lvl_events)
+			it = it->fd_next;
+		if (!it)
+			return;
+		kev_interest_free(q, it);
+	}
 }
 
 /* Put the interest on its descriptor's node, with its edge-triggered events. */
@@ -184,8 +209,10 @@ int kev_fdwatch_add(struct kev_queue *q, struct kev_interest *it, __u32 epoll_ev
 	struct kev_fdnode *n = kev_fdnode_find(q, it->fd);
 	int err;
 
-	if (n && !kev_fdnode_alive(q, n))
-		kev_fdnode_renew(q, n);
+	if (n && kev_fdnode_registered(n) && !kev_fdnode_alive(q, n)) {
+		kev_fdnode_drop_stale(q, n);
+		n = kev_fdnode_find(q, it->fd);
+	}
 	if (!n) {
 		n = calloc(1, sizeof(*n));
 		if (!n)
@@ -224,12 +251,22 @@ int kev_fdwatch_set(struct kev_queue *q, struct kev_interest *it, __u32 epoll_ev
 {
 	if (!it->fdn)
 		return epoll_events ? kev_fdwatch_add(q, it, epoll_events) : 0;
-	if (!epoll_events) {
-		kev_fdwatch_del(q, it);
-		return 0;
-	}
-	it->fd_events = epoll_events;
+	it->fd_events = epoll_events; /* 0 too: it stays on its number's node (level, reuse) */
 	return kev_fdnode_sync(q, it->fdn);
+}
+
+/* Up to max interests of source src on it's node, other than it. */
+unsigned int kev_fdwatch_others(struct kev_queue *q, const struct kev_interest *it,
+				const struct kev_source *src, struct kev_interest **out,
+				unsigned int max)
+{
+	unsigned int n = 0;
+
+	(void)q;
+	for (struct kev_interest *o = it->fdn ? it->fdn->head : NULL; o && n < max; o = o->fd_next)
+		if (o != it && o->src == src)
+			out[n++] = o;
+	return n;
 }
 
 /*
@@ -253,6 +290,7 @@ void kev_fdwatch_dispatch(struct kev_queue *q, __u64 tag, __u32 revents)
 	struct kev_fdnode *n = kev_fdnode_find(q, (int)(__u32)tag);
 	bool level = (tag >> 32) & KEV_FDTAG_LEVEL;
 	struct kev_interest *it, *next;
+	__u32 bits;
 
 	if (!n || n->gen != ((tag >> 32) & ~KEV_FDTAG_LEVEL))
 		return; /* freed since epoll_wait returned it */
@@ -261,9 +299,13 @@ void kev_fdwatch_dispatch(struct kev_queue *q, __u64 tag, __u32 revents)
 		__u32 mask = level ? it->lvl_events : it->fd_events;
 
 		next = it->fd_next;
-		if (mask)
-			kev_fire(q, it, it->src->classify(it, (short)(revents & (mask | EPOLLERR |
-										 EPOLLHUP))));
+		if (!mask)
+			continue;
+		bits = it->src->classify(it, (short)(revents & (mask | EPOLLERR | EPOLLHUP)));
+		/* epoll knows the file, not the number: is the number still the file's? */
+		if (bits && it->src->kernel_checks_fd)
+			bits |= KEV_PEND_VERIFY;
+		kev_fire(q, it, bits);
 	}
 }
 

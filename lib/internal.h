@@ -60,6 +60,11 @@ struct kev_source {
 	__u32 (*classify)(struct kev_interest *it, short revents);
 	/* Does the registered descriptor still name the watched object? NULL: always. */
 	bool (*alive)(const struct kev_interest *it);
+	/*
+	 * The kernel side checks the descriptor at each event and says when it cannot
+	 * (KEV_PEND_VERIFY): alive() is asked only then, and for what epoll reports.
+	 */
+	bool kernel_checks_fd;
 	/* The slot counts merged firings, collected at delivery into ret_data[1] (K19). */
 	bool counts;
 	/* End of a kevent_ctl() call: push what the source batched to the kernel. */
@@ -87,11 +92,11 @@ struct kev_interest {
 	__u32 slot, gen;     /* the kernel slot (KEV_NO_SLOT: none) */
 	int batched; /* index in the source's pending kernel batch, or -1 */
 	__u32 seq;   /* kevent_ctl() call stamp (ctl.c) */
-	bool kernel_sees_close; /* the BPF side reports its close (KEV_PEND_DEAD) */
 	/* KEVENT_SOCKET */
-	__u64 cookie;
 	int domain;
 	bool listening;
+	__u32 sock_err; /* the socket's error (positive), as the kernel side last saw it */
+	bool hup_kept;	/* a hang-up found data to read: look again after the call (K17) */
 	/* interests sharing one epoll registration (kev_fdnode) */
 	struct kev_fdnode *fdn;
 	struct kev_interest *fd_next;
@@ -128,6 +133,7 @@ struct kev_queue {
 	__u64 seen_overflows;
 	struct kev_htab ids;	 /* kev_interest by identity */
 	struct kev_htab fdnodes; /* kev_fdnode by descriptor */
+	unsigned int fdregs;	 /* of those, nodes with an epoll registration */
 	__u32 fdnode_gen;	 /* tells a node from an older one on the same descriptor */
 	struct kev_list ready;
 	int lvl_fd; /* epoll set, level-triggered, nested in fd: level-mode re-checks (K13) */
@@ -149,6 +155,7 @@ struct kev_queue {
 
 	struct kevent_stats st;
 	struct kev_timer_batch *timers; /* timer.c: arming batched within one kevent_ctl() */
+	struct kev_sock_batch *sockb;	/* socket.c: sockets to probe at the end of kevent_ctl() */
 	struct ukevent *ctl_entry;	/* the kevent_ctl() entry being applied */
 	__u32 ctl_seq;
 	struct kev_aio *aio;		/* aio.c: the queue's aio_sendfile engine, or NULL */
@@ -190,12 +197,13 @@ int kev_kernel_map_fd(int which);
 #define KEV_PROGS_INODE	 1
 #define KEV_PROGS_NR	 2
 int kev_kernel_attach(int group);
-#define KEV_MAP_SOCKETS 0
+#define KEV_MAP_SOCKETS	   0 /* the operators' view (socket.c) */
 #define KEV_MAP_INODES	   1
+#define KEV_MAP_SOCKS	   2 /* the sockets' own storage */
 #define KEV_MAP_INODE_CTL  3
 #define KEV_MAP_INODE_LOG  4
-struct kev_filter_bits *kev_kernel_sock_filter(void);
 int kev_kernel_arm_timers(struct kev_timer_req *reqs, unsigned int nr);
+int kev_kernel_probe(struct kev_probe *p, unsigned int nr);
 __u64 kev_kernel_timers(void);
 int kev_slot_alloc(struct kev_interest *it);
 void kev_slot_free(struct kev_interest *it);
@@ -240,6 +248,9 @@ void kev_fdwatch_dispatch(struct kev_queue *q, __u64 tag, __u32 revents);
 int kev_fdwatch_level(struct kev_queue *q, struct kev_interest *it, bool on);
 void kev_fdwatch_harvest_level(struct kev_queue *q);
 void kev_fdwatch_free_all(struct kev_queue *q);
+unsigned int kev_fdwatch_others(struct kev_queue *q, const struct kev_interest *it,
+				const struct kev_source *src, struct kev_interest **out,
+				unsigned int max);
 bool kev_fdwatch_alive(struct kev_queue *q, const struct kev_interest *it);
 
 /* Sources. */

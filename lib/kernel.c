@@ -24,6 +24,7 @@ static struct {
 	struct kev_slot *slots;	     /* kev_slots, mmapped */
 	struct kev_qstat *qstats;    /* kev_qstats, mmapped */
 	struct kev_timer_req *treqs; /* kev_timer_reqs, mmapped */
+	struct kev_probe *probes;    /* kev_probes, mmapped */
 	struct kev_interest **owner; /* slot -> interest holding it */
 	__u32 nslots;		     /* KEVENT_MAX_INTERESTS, or KEV_MAX_SLOTS */
 	__u32 fresh;		     /* slots below it have been handed out at least once */
@@ -32,6 +33,16 @@ static struct {
 	__u64 queues;		     /* bit i: kev_rings[i] in use */
 	bool attached[KEV_PROGS_NR]; /* kev_kernel_attach() */
 } kk = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* One run of a SEC("syscall") program with ctx; its return value, or -errno. */
+static int kev_kernel_run(struct bpf_program *prog, void *ctx, size_t size)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = ctx, .ctx_size_in = (__u32)size);
+
+	if (bpf_prog_test_run_opts(bpf_program__fd(prog), &opts))
+		return -errno;
+	return (int)opts.retval;
+}
 
 /* A program of a group and where the skeleton keeps its link (destroyed with it). */
 struct kev_prog_ref {
@@ -83,6 +94,8 @@ static void kev_kernel_unload(void)
 		munmap(kk.qstats, sizeof(*kk.qstats) * KEV_MAX_QUEUES);
 	if (kk.treqs)
 		munmap(kk.treqs, sizeof(*kk.treqs) * KEV_TIMER_BATCH);
+	if (kk.probes)
+		munmap(kk.probes, sizeof(*kk.probes) * KEV_PROBE_BATCH);
 	kevent_bpf__destroy(kk.skel); /* detaches what kev_kernel_attach() attached */
 	memset(kk.attached, 0, sizeof(kk.attached));
 	free(kk.owner);
@@ -91,6 +104,7 @@ static void kev_kernel_unload(void)
 	kk.slots = NULL;
 	kk.qstats = NULL;
 	kk.treqs = NULL;
+	kk.probes = NULL;
 	kk.owner = NULL;
 	kk.free = NULL;
 	kk.nfree = 0;
@@ -154,12 +168,13 @@ static int kev_kernel_load(void)
 	kk.slots = kev_map_mmap(kk.skel->maps.kev_slots, sizeof(*kk.slots) * kk.nslots);
 	kk.qstats = kev_map_mmap(kk.skel->maps.kev_qstats, sizeof(*kk.qstats) * KEV_MAX_QUEUES);
 	kk.treqs = kev_map_mmap(kk.skel->maps.kev_timer_reqs, sizeof(*kk.treqs) * KEV_TIMER_BATCH);
+	kk.probes = kev_map_mmap(kk.skel->maps.kev_probes, sizeof(*kk.probes) * KEV_PROBE_BATCH);
 	/* Untouched pages cost nothing: both grow with the slots actually used. */
 	kk.owner = calloc(kk.nslots, sizeof(*kk.owner));
 	kk.free = malloc(kk.nslots * sizeof(*kk.free));
-	if (!kk.slots || !kk.qstats || !kk.treqs || !kk.owner || !kk.free)
+	if (!kk.slots || !kk.qstats || !kk.treqs || !kk.probes || !kk.owner || !kk.free)
 		goto out;
-	err = 0;
+	err = kev_kernel_run(kk.skel->progs.kev_owner, NULL, 0);
 out:
 	if (err)
 		kev_kernel_unload();
@@ -202,6 +217,7 @@ void kev_kernel_forget(void)
 	kk.slots = NULL;
 	kk.qstats = NULL;
 	kk.treqs = NULL;
+	kk.probes = NULL;
 	kk.users = 0;
 	kev_kernel_unload();
 }
@@ -242,6 +258,8 @@ int kev_kernel_map_fd(int which)
 	switch (which) {
 	case KEV_MAP_SOCKETS:
 		return bpf_map__fd(kk.skel->maps.kev_sockets);
+	case KEV_MAP_SOCKS:
+		return bpf_map__fd(kk.skel->maps.kev_socks);
 	case KEV_MAP_INODES:
 		return bpf_map__fd(kk.skel->maps.kev_inodes);
 	case KEV_MAP_INODE_CTL:
@@ -252,12 +270,6 @@ int kev_kernel_map_fd(int which)
 	return -EINVAL;
 }
 
-/* socket.bpf.c's cookie filter, in the skeleton's mapping of its data section. */
-struct kev_filter_bits *kev_kernel_sock_filter(void)
-{
-	return &kk.skel->data_kev_sock_ctl->kev_sock_ctl.filter;
-}
-
 /*
  * Arm reqs[0..nr): one run of kev_timer_arm, the requests passed through the mmapped
  * kev_timer_reqs. Results come back in reqs[i].err.
@@ -265,14 +277,26 @@ struct kev_filter_bits *kev_kernel_sock_filter(void)
 int kev_kernel_arm_timers(struct kev_timer_req *reqs, unsigned int nr)
 {
 	struct kev_timer_arm_ctx ctx = { .nr = nr };
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &ctx, .ctx_size_in = sizeof(ctx));
 	int err;
 
 	pthread_mutex_lock(&kk.lock);
 	memcpy(kk.treqs, reqs, nr * sizeof(*reqs));
-	err = bpf_prog_test_run_opts(bpf_program__fd(kk.skel->progs.kev_timer_arm), &opts);
-	err = err ? -errno : (int)opts.retval;
+	err = kev_kernel_run(kk.skel->progs.kev_timer_arm, &ctx, sizeof(ctx));
 	memcpy(reqs, kk.treqs, nr * sizeof(*reqs));
+	pthread_mutex_unlock(&kk.lock);
+	return err;
+}
+
+/* Probe the sockets at p[0..nr).fd (kev_sock_probe); the answers come back in p. */
+int kev_kernel_probe(struct kev_probe *p, unsigned int nr)
+{
+	struct kev_probe_ctx ctx = { .nr = nr };
+	int err;
+
+	pthread_mutex_lock(&kk.lock);
+	memcpy(kk.probes, p, nr * sizeof(*p));
+	err = kev_kernel_run(kk.skel->progs.kev_sock_probe, &ctx, sizeof(ctx));
+	memcpy(p, kk.probes, nr * sizeof(*p));
 	pthread_mutex_unlock(&kk.lock);
 	return err;
 }

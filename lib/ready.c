@@ -25,6 +25,11 @@ void kev_unqueue(struct kev_interest *it)
 
 void kev_fire(struct kev_queue *q, struct kev_interest *it, __u32 bits)
 {
+	if (bits & KEV_PEND_ERR_MASK) {
+		/* A socket's error, as the kernel side saw it: kept until it is classified. */
+		it->sock_err = KEV_PEND_ERRNO(bits);
+		bits &= ~KEV_PEND_ERR_MASK;
+	}
 	if (!bits && !(it->ret_flags & KEVENT_RET_BROKEN))
 		return;
 	it->fired |= bits;
@@ -128,12 +133,25 @@ void kev_harvest(struct kev_queue *q)
 		q->seen_overflows = ov;
 		kev_htab_each(&q->ids, kev_rescan_node, q);
 	}
-	if (q->fdnodes.count) {
+	if (q->fdregs) {
 		struct epoll_event ev[64];
 		int n = epoll_wait(q->fd, ev, 64, 0);
 
 		kev_dispatch(q, ev, n);
 	}
+}
+
+/*
+ * Does the registered descriptor still name the object (K17)? Asked before anything is
+ * asked of the object itself, so that no probe ever reaches whatever holds the number now.
+ * A source whose kernel side checks the descriptor at each event is asked only when that
+ * side could not tell, and before a probe.
+ */
+static bool kev_still_there(struct kev_interest *it, __u32 bits, bool probe)
+{
+	bool ask = !it->src->kernel_checks_fd || (bits & KEV_PEND_VERIFY) || probe;
+
+	return !it->src->alive || !ask || it->src->alive(it);
 }
 
 /*
@@ -145,11 +163,13 @@ static bool kev_take(struct kev_queue *q, struct kev_interest *it, struct ukeven
 {
 	__u32 bits = it->fired, flags = it->uk.req_flags;
 	bool user = bits & KEV_PEND_USER; /* delivered with its mask, even an empty one */
+	bool hup = bits & KEV_PEND_HUP;
+	bool probe = !user && it->src->pollmask && ((flags & KEVENT_REQ_LAST_CHECK) || hup);
 
 	kev_unqueue(it);
 	it->fired = 0;
-	if (bits & KEV_PEND_DEAD) {
-		/* Its owner closed it: the interest goes silently (K17). */
+	if ((bits & KEV_PEND_DEAD) || !kev_still_there(it, bits, probe)) {
+		/* Its descriptor was closed: the interest goes silently (K17). */
 		kev_interest_free(q, it);
 		return false;
 	}
@@ -158,17 +178,10 @@ static bool kev_take(struct kev_queue *q, struct kev_interest *it, struct ukeven
 		if (!it->ret_data[1])
 			return false;
 	}
-	if (user) {
+	if (user)
 		bits = it->uk.event;
-	} else if (it->src->pollmask && ((flags & KEVENT_REQ_LAST_CHECK) || (bits & KEV_PEND_HUP))) {
-		/* K14 and K17: ask the object itself; the event is what is true now. */
-		kev_check(&it, 1, &bits);
-	}
-	if (it->src->alive && !it->kernel_sees_close && !it->src->alive(it)) {
-		/* Closed behind our back: its interests go silently (K17). */
-		kev_interest_free(q, it);
-		return false;
-	}
+	else if (probe)
+		kev_check(&it, 1, &bits); /* K14 and K17: the event is what is true now */
 	bits &= it->uk.event;
 	if (it->ret_flags & KEVENT_RET_BROKEN)
 		bits = bits ? bits : it->uk.event; /* say which interest broke */
@@ -182,7 +195,12 @@ static bool kev_take(struct kev_queue *q, struct kev_interest *it, struct ukeven
 	ev->ret_data[1] = it->ret_data[1];
 	if ((it->ret_flags & KEVENT_RET_BROKEN) || (flags & KEVENT_REQ_ONESHOT)) {
 		kev_interest_free(q, it); /* BROKEN once, then gone; ONESHOT: once (K13) */
-	} else if (!(flags & KEVENT_REQ_ET) && it->src->pollmask) {
+	} else if ((!(flags & KEVENT_REQ_ET) && it->src->pollmask) || hup) {
+		/*
+		 * Level mode is re-checked after the call; so is a hang-up that found data still
+		 * to read, whatever the mode: BROKEN comes once nothing is left (K17).
+		 */
+		it->hup_kept = hup;
 		it->where = KEV_TAKEN;
 		kev_list_add_tail(&it->link, taken);
 	}
@@ -227,11 +245,16 @@ void kev_settle(struct kev_queue *q, struct kev_list *taken)
 {
 	while (!kev_list_empty(taken)) {
 		struct kev_interest *it = kev_container_of(taken->next, struct kev_interest, link);
-		__u32 bits = it->fired & (KEV_PEND_MASK | KEV_PEND_DEAD);
+		__u32 bits = it->fired & (KEV_PEND_MASK | KEV_PEND_DEAD | KEV_PEND_VERIFY);
+		bool level = !(it->uk.req_flags & KEVENT_REQ_ET);
 
 		kev_unqueue(it);
 		it->fired = 0;
-		if (kev_fdwatch_level(q, it, true) || bits || (it->ret_flags & KEVENT_RET_BROKEN))
+		if (it->hup_kept)
+			bits |= KEV_PEND_HUP;
+		it->hup_kept = false;
+		if ((level && kev_fdwatch_level(q, it, true)) || bits ||
+		    (it->ret_flags & KEVENT_RET_BROKEN))
 			kev_fire(q, it, bits ? bits : KEV_PEND_HUP); /* or look again at once */
 	}
 }

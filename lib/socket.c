@@ -1,21 +1,37 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 /*
  * KEVENT_SOCKET (K17). RECV and ACCEPT come from the BPF programs in bpf/socket.bpf.c,
- * which find the socket by cookie in kev_sockets. SEND, and the close of an AF_UNIX peer,
- * have no tracepoint: the queue's epoll set covers them (fdwatch.c).
+ * which find a socket's interests in the socket's own storage (kev_socks) and check, at
+ * every event, that the descriptor each one registered still names the socket. SEND and
+ * the close of an AF_UNIX peer have no tracepoint: the queue's epoll set covers them
+ * (fdwatch.c).
  *
- * kev_sockets is one map for the whole process, so the library keeps a mirror of it here
- * and writes whole values: no read-modify-write round trip through the kernel. Changed
- * entries are written at the end of the kevent_ctl() call, all in one system call, before
- * the call checks what is ready (ctl.c).
+ * Registration is by descriptor: one update of the socket's storage, which fails with
+ * EEXIST when the process already watches that socket (the watches then merge), and with
+ * EBADF or ENOTSOCK for what is not a socket. What else the library must know (family,
+ * state, pending error) comes, for every socket one kevent_ctl() call adds, from one run of
+ * kev_sock_probe, with no system call per socket. A REMOVE touches nothing in the kernel:
+ * freeing the slot moves its generation, which makes the watch inert, and the storage goes
+ * with the socket.
+ *
+ * A socket stored afresh means the number names a socket the process did not watch: the
+ * interests this queue still had on that number (closed without REMOVE) go at once.
+ *
+ * Classification (kev_sock_classify()) follows K17: while data remains the socket is
+ * RECV-ready, even with an error or a hang-up pending; BROKEN, with the socket's own error,
+ * only when nothing is left. The error comes from the kernel side or from kev_sock_probe,
+ * never from SO_ERROR, which would clear it for the application.
+ *
+ * Operators read kev_sockets, a hash map keyed by slot that mirrors each interest; it is
+ * written in batches, with the other changes of the call.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,82 +40,94 @@
 #include "internal.h"
 
 #define KEV_SOCK_KERNEL (KEVENT_SOCKET_RECV | KEVENT_SOCKET_ACCEPT)
+#define KEV_TCP_LISTEN	10
 
-struct kev_sockrec {
-	struct kev_hnode hnode;
-	struct kev_sock_key key;
-	struct kev_sock_val val;
-	struct kev_sockrec *dirty_next; /* on socks.dirty: the kernel's copy is stale */
-	bool dirty;
+/* Changes to kev_sockets not yet written: one batch of updates, one of deletions. */
+struct kev_view_batch {
+	struct kev_sock_key *keys, *gone;
+	struct kev_sock_view *vals;
+	unsigned int nkeys, ngone, cap, gcap;
 };
 
 static struct {
 	pthread_mutex_t lock;
-	struct kev_htab tab;
-	struct kev_sockrec *dirty;
-	unsigned int ndirty;
+	struct kev_view_batch view;
 	__u32 tgid;
-	struct kev_filter filter; /* in use while the table holds a socket */
 } socks = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* fork() child (fork.c): the socket table is the parent's; start again from nothing. */
+/* Sockets a kevent_ctl() call added, probed together at its end (kev_sock_flush()). */
+struct kev_sock_batch {
+	struct kev_interest *it[KEV_PROBE_BATCH];
+	struct ukevent *entry[KEV_PROBE_BATCH];
+	unsigned int nr;
+};
+
+/* fork() child (fork.c): the parent's pending view changes are not the child's. */
 void kev_socket_forget(void)
 {
 	memset(&socks, 0, sizeof(socks));
 	pthread_mutex_init(&socks.lock, NULL);
 }
 
-static bool kev_sockrec_match(const struct kev_hnode *n, const void *key)
+/* Room for one more update (keys and vals grow together) or deletion. */
+static bool kev_view_room(struct kev_view_batch *b, bool gone)
 {
-	return kev_container_of(n, struct kev_sockrec, hnode)->key.cookie == *(const __u64 *)key;
-}
+	unsigned int cap = gone ? b->gcap : b->cap;
+	void *k, *v;
 
-static struct kev_sockrec *kev_sockrec_get(__u64 cookie, bool create)
-{
-	struct kev_hnode *n;
-	struct kev_sockrec *r;
-
-	if (!socks.tab.buckets && kev_htab_init(&socks.tab))
-		return NULL;
-	if (!socks.tgid)
-		socks.tgid = (__u32)getpid();
-	n = kev_htab_find(&socks.tab, kev_hash64(cookie), kev_sockrec_match, &cookie);
-	if (n || !create)
-		return n ? kev_container_of(n, struct kev_sockrec, hnode) : NULL;
-	if (!socks.filter.bits && kev_filter_init(&socks.filter, kev_kernel_sock_filter()))
-		return NULL;
-	r = calloc(1, sizeof(*r));
-	if (!r)
-		return NULL;
-	r->key.cookie = cookie;
-	r->val.tgid = socks.tgid;
-	r->hnode.hash = kev_hash64(cookie);
-	if (kev_htab_insert(&socks.tab, &r->hnode)) {
-		free(r);
-		return NULL;
+	if ((gone ? b->ngone : b->nkeys) < cap)
+		return true;
+	cap = cap ? 2 * cap : 64;
+	if (gone) {
+		k = realloc(b->gone, cap * sizeof(*b->gone));
+		if (k) {
+			b->gone = k;
+			b->gcap = cap;
+		}
+		return k;
 	}
-	/* Before the element reaches the kernel (kev_sock_flush()): no event is filtered out. */
-	kev_filter_ref(&socks.filter, kev_filter_hash(cookie), 1);
-	return r;
+	k = realloc(b->keys, cap * sizeof(*b->keys));
+	if (k)
+		b->keys = k;
+	v = k ? realloc(b->vals, cap * sizeof(*b->vals)) : NULL;
+	if (v) {
+		b->vals = v;
+		b->cap = cap;
+	}
+	return v;
 }
 
-static void kev_sockrec_put(struct kev_sockrec *r)
+/* Queue the interest's view for writing (or deletion: gone). Best effort: a view only. */
+static void kev_view_put(const struct kev_queue *q, const struct kev_interest *it, bool gone)
 {
-	if (r->dirty)
+	struct kev_view_batch *b = &socks.view;
+
+	pthread_mutex_lock(&socks.lock);
+	if (!kev_view_room(b, gone)) {
+		pthread_mutex_unlock(&socks.lock);
 		return;
-	r->dirty = true;
-	r->dirty_next = socks.dirty;
-	socks.dirty = r;
-	socks.ndirty++;
+	}
+	if (gone) {
+		b->gone[b->ngone++] = (struct kev_sock_key){ it->slot };
+	} else {
+		b->keys[b->nkeys] = (struct kev_sock_key){ it->slot };
+		b->vals[b->nkeys++] = (struct kev_sock_view){
+			.tgid = socks.tgid,
+			.fd = it->fd,
+			.queue = (__u16)q->qidx,
+			.events = (__u8)(it->uk.event & KEV_SOCK_KERNEL),
+			.flags = it->uk.req_flags & KEVENT_REQ_WAKEUP_ALL ? KEV_WATCH_WAKEUP_ALL : 0,
+		};
+	}
+	pthread_mutex_unlock(&socks.lock);
 }
 
 /*
  * One batch operation over keys[0..n) (vals NULL: delete). A failing element stops a batch:
- * it is skipped and the batch goes on after it (a delete of an entry that never reached the
- * kernel fails that way, harmlessly).
+ * it is skipped and the batch goes on after it.
  */
 static void kev_map_batch(int map, const struct kev_sock_key *keys,
-			  const struct kev_sock_val *vals, unsigned int n)
+			  const struct kev_sock_view *vals, unsigned int n)
 {
 	for (unsigned int i = 0, done; i < n; i += done + 1) {
 		done = n - i;
@@ -109,124 +137,152 @@ static void kev_map_batch(int map, const struct kev_sock_key *keys,
 	}
 }
 
-/* Write what changed since the last flush: updates in one call, deletions in another. */
-static void kev_sock_flush(struct kev_queue *q)
+static void kev_view_flush(void)
 {
-	struct kev_sock_key *keys, *gone;
-	struct kev_sock_val *vals;
-	unsigned int nk = 0, ng = 0;
-	struct kev_sockrec *r, *next;
+	struct kev_view_batch *b = &socks.view;
 	int map;
 
-	(void)q;
-	if (!__atomic_load_n(&socks.dirty, __ATOMIC_RELAXED))
+	if (!__atomic_load_n(&b->nkeys, __ATOMIC_RELAXED) &&
+	    !__atomic_load_n(&b->ngone, __ATOMIC_RELAXED))
 		return;
 	pthread_mutex_lock(&socks.lock);
 	map = kev_kernel_map_fd(KEV_MAP_SOCKETS);
-	keys = malloc(socks.ndirty * sizeof(*keys));
-	gone = malloc(socks.ndirty * sizeof(*gone));
-	vals = malloc(socks.ndirty * sizeof(*vals));
-	for (r = socks.dirty; r; r = next) {
-		next = r->dirty_next;
-		r->dirty = false;
-		if (r->val.nr && keys && vals) {
-			keys[nk] = r->key;
-			vals[nk++] = r->val;
-		} else if (r->val.nr) {
-			bpf_map_update_elem(map, &r->key, &r->val, 0);
-		} else {
-			if (gone)
-				gone[ng++] = r->key;
-			else
-				bpf_map_delete_elem(map, &r->key);
-			kev_filter_ref(&socks.filter, kev_filter_hash(r->key.cookie), -1);
-			kev_htab_remove(&socks.tab, &r->hnode);
-			free(r);
-		}
-	}
-	socks.dirty = NULL;
-	socks.ndirty = 0;
-	kev_map_batch(map, keys, vals, nk);
-	kev_map_batch(map, gone, NULL, ng);
-	if (!socks.tab.count)
-		kev_filter_fini(&socks.filter); /* the BPF object may go, and its filter with it */
+	/* Deletions first: a slot freed and taken again in one call ends up written. */
+	kev_map_batch(map, b->gone, NULL, b->ngone);
+	kev_map_batch(map, b->keys, b->vals, b->nkeys);
+	b->ngone = b->nkeys = 0;
 	pthread_mutex_unlock(&socks.lock);
-	free(keys);
-	free(gone);
-	free(vals);
 }
 
-static struct kev_watch *kev_watch_find(struct kev_sockrec *r, __u32 slot)
+static struct kev_watch kev_sock_watch_of(const struct kev_queue *q, const struct kev_interest *it)
 {
-	for (unsigned int i = 0; i < r->val.nr; i++)
-		if (r->val.w[i].slot == slot)
-			return &r->val.w[i];
-	return NULL;
+	return (struct kev_watch){
+		.slot = it->slot,
+		.gen = it->gen,
+		.fd = it->fd,
+		.queue = (__u16)q->qidx,
+		.events = (__u8)(it->uk.event & KEV_SOCK_KERNEL),
+		.flags = it->uk.req_flags & KEVENT_REQ_WAKEUP_ALL ? KEV_WATCH_WAKEUP_ALL : 0,
+	};
 }
 
-/* Make the kernel's view of this interest match it->uk.event / req_flags. */
-static int kev_sock_watch(struct kev_queue *q, struct kev_interest *it)
+/* The index of the interest's watch in v, or -1. */
+static int kev_watch_index(const struct kev_sock_val *v, const struct kev_interest *it)
 {
-	__u8 events = it->uk.event & KEV_SOCK_KERNEL;
-	struct kev_sockrec *r;
-	struct kev_watch *w;
-	int err = 0;
-
-	if (!events && it->slot == KEV_NO_SLOT)
-		return 0;
-	if (events && it->slot == KEV_NO_SLOT && (err = kev_slot_alloc(it)))
-		return err;
-	pthread_mutex_lock(&socks.lock);
-	r = kev_sockrec_get(it->cookie, events != 0);
-	w = r ? kev_watch_find(r, it->slot) : NULL;
-	if (events && !w) {
-		if (!r)
-			err = -ENOMEM;
-		else if (r->val.nr == KEV_SOCK_WATCHES)
-			err = -ENOSPC;
-		else
-			w = &r->val.w[r->val.nr++];
-	}
-	if (w && events) {
-		*w = (struct kev_watch){
-			.slot = it->slot,
-			.gen = it->gen,
-			.fd = it->fd,
-			.queue = (__u16)q->qidx,
-			.events = events,
-			.flags = it->uk.req_flags & KEVENT_REQ_WAKEUP_ALL ? KEV_WATCH_WAKEUP_ALL : 0,
-		};
-	} else if (w) {
-		*w = r->val.w[--r->val.nr]; /* no kernel events any more: drop the watch */
-	}
-	if (r)
-		kev_sockrec_put(r);
-	pthread_mutex_unlock(&socks.lock);
-	if (!events || err)
-		kev_slot_free(it);
-	return err;
+	for (unsigned int i = 0; i < v->nr && i < KEV_SOCK_WATCHES; i++)
+		if (v->w[i].slot == it->slot && v->w[i].gen == it->gen)
+			return (int)i;
+	return -1;
 }
 
-static int kev_sock_opt(int fd, int opt, void *val, socklen_t len)
+/* Keep the watches whose interest still holds its slot (a freed slot's watch is inert). */
+static void kev_watch_prune(struct kev_sock_val *v)
 {
-	return getsockopt(fd, SOL_SOCKET, opt, val, &len) ? -errno : 0;
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < v->nr && i < KEV_SOCK_WATCHES; i++)
+		if (kev_slot_owner(v->w[i].slot, v->w[i].gen))
+			v->w[n++] = v->w[i];
+	v->nr = (__u16)n;
 }
 
 /*
- * Is the socket listening? Asked only when the interest wants both RECV and ACCEPT: with
- * one of them, a readable socket means that one. Each question is a system call.
+ * The socket at it->fd already carries the process's storage: merge this interest's watch
+ * into it (add: a new watch; otherwise replace its own, which must be there: -ENOENT when
+ * the number no longer names the socket the interest was made for).
  */
-static int kev_sock_listening(struct kev_interest *it)
+static int kev_sock_merge(int map, const struct kev_queue *q, const struct kev_interest *it,
+			  bool add)
 {
-	__u32 both = KEVENT_SOCKET_RECV | KEVENT_SOCKET_ACCEPT;
-	int listening = 0, err = 0;
+	struct kev_sock_val v;
+	int i;
 
-	if ((it->uk.event & both) == both)
-		err = kev_sock_opt(it->fd, SO_ACCEPTCONN, &listening, sizeof(listening));
-	else
-		listening = !!(it->uk.event & KEVENT_SOCKET_ACCEPT);
-	it->listening = listening;
+	if (bpf_map_lookup_elem(map, &it->fd, &v))
+		return errno == ENOENT || errno == EBADF ? -ENOENT : -errno;
+	i = kev_watch_index(&v, it);
+	if (!add && i < 0)
+		return -ENOENT;
+	if (i < 0) {
+		kev_watch_prune(&v);
+		if (v.nr == KEV_SOCK_WATCHES)
+			return -ENOSPC;
+		i = v.nr++;
+	}
+	v.w[i] = kev_sock_watch_of(q, it);
+	return bpf_map_update_elem(map, &it->fd, &v, BPF_EXIST) ? -errno : 0;
+}
+
+/* The interests this queue had on the number, whose socket is gone from it (K17). */
+static void kev_sock_reused(struct kev_queue *q, struct kev_interest *it)
+{
+	struct kev_interest *stale[KEV_SOCK_WATCHES * 4];
+	unsigned int n = kev_fdwatch_others(q, it, &kev_socket_source, stale,
+					    sizeof(stale) / sizeof(stale[0]));
+
+	for (unsigned int i = 0; i < n; i++)
+		kev_interest_free(q, stale[i]);
+}
+
+/* Store the interest's watch on its socket: a fresh storage, or a merge. */
+static int kev_sock_store(struct kev_queue *q, struct kev_interest *it)
+{
+	int map = kev_kernel_map_fd(KEV_MAP_SOCKS), err;
+	struct kev_sock_val v = { .tgid = socks.tgid, .nr = 1 };
+
+	v.w[0] = kev_sock_watch_of(q, it);
+	if (!bpf_map_update_elem(map, &it->fd, &v, BPF_NOEXIST)) {
+		kev_sock_reused(q, it);
+		return 0;
+	}
+	err = -errno;
+	if (err == -EEXIST)
+		err = kev_sock_merge(map, q, it, true);
+	/* A closed number is ENOTSOCK to the map, ENOENT when it closed between two calls. */
+	if (err == -ENOENT || (err == -ENOTSOCK && fcntl(it->fd, F_GETFD) < 0))
+		err = -EBADF;
 	return err;
+}
+
+static void kev_sock_flush(struct kev_queue *q);
+
+static struct kev_sock_batch *kev_sock_batch(struct kev_queue *q)
+{
+	if (!q->sockb)
+		q->sockb = calloc(1, sizeof(*q->sockb));
+	return q->sockb;
+}
+
+static int kev_sock_add(struct kev_queue *q, struct kev_interest *it)
+{
+	struct kev_sock_batch *b;
+	int err;
+
+	it->fd = (int)it->uk.id.raw[0];
+	if (it->fd < 0)
+		return -EBADF;
+	if (!socks.tgid)
+		socks.tgid = (__u32)getpid();
+	b = kev_sock_batch(q);
+	if (!b)
+		return -ENOMEM;
+	err = kev_slot_alloc(it);
+	if (!err)
+		err = kev_fdwatch_add(q, it, 0);
+	if (!err)
+		err = kev_sock_store(q, it);
+	/* After the store: attaching opens descriptors, which could take a closed fd's number. */
+	if (!err)
+		err = kev_kernel_attach(KEV_PROGS_SOCKET);
+	if (err) {
+		kev_fdwatch_del(q, it);
+		return err;
+	}
+	if (b->nr == KEV_PROBE_BATCH)
+		kev_sock_flush(q);
+	it->batched = (int)b->nr;
+	b->it[b->nr] = it;
+	b->entry[b->nr++] = q->ctl_entry;
+	return 0;
 }
 
 /* epoll covers what has no tracepoint: send space, and an AF_UNIX peer hanging up. */
@@ -241,115 +297,168 @@ static __u32 kev_sock_epoll_events(const struct kev_interest *it)
 	return ev;
 }
 
-static int kev_sock_apply(struct kev_queue *q, struct kev_interest *it)
+/* What the probe says of a socket just added: is it one we watch, and how. */
+static int kev_sock_probed(struct kev_queue *q, struct kev_interest *it, const struct kev_probe *p)
 {
-	int err = kev_sock_listening(it);
+	if (p->err)
+		return p->err;
+	if (p->family != AF_INET && p->family != AF_INET6 && p->family != AF_UNIX)
+		return -EINVAL;
+	it->domain = p->family;
+	it->listening = p->state == KEV_TCP_LISTEN;
+	it->sock_err = p->sk_err;
+	kev_view_put(q, it, false);
+	return kev_fdwatch_set(q, it, kev_sock_epoll_events(it));
+}
 
-	if (!err)
-		err = kev_sock_watch(q, it);
-	return err ? err : kev_fdwatch_set(q, it, kev_sock_epoll_events(it));
+/* End of a kevent_ctl() call: probe the sockets it added, write the operators' view. */
+static void kev_sock_flush(struct kev_queue *q)
+{
+	struct kev_sock_batch *b = q->sockb;
+	struct kev_probe p[KEV_PROBE_BATCH];
+	unsigned int i, n = 0;
+	int err;
+
+	for (i = 0; b && i < b->nr; i++) {
+		if (!b->it[i])
+			continue;
+		b->it[n] = b->it[i];
+		b->entry[n] = b->entry[i];
+		p[n++] = (struct kev_probe){ .fd = b->it[i]->fd };
+	}
+	if (b)
+		b->nr = 0;
+	err = n ? kev_kernel_probe(p, n) : 0;
+	for (i = 0; i < n; i++) {
+		struct kev_interest *it = b->it[i];
+		int e = err ? err : kev_sock_probed(q, it, &p[i]);
+
+		it->batched = -1;
+		if (e) {
+			kev_fail(b->entry[i], e);
+			kev_interest_free(q, it);
+		}
+	}
+	kev_view_flush();
 }
 
 static void kev_sock_del(struct kev_queue *q, struct kev_interest *it)
 {
-	__u32 event = it->uk.event;
-
-	it->uk.event = 0;
-	kev_sock_watch(q, it);
+	if (it->batched >= 0)
+		q->sockb->it[it->batched] = NULL; /* never probed: never in the view either */
+	else if (it->slot != KEV_NO_SLOT)
+		kev_view_put(q, it, true);
+	it->batched = -1;
 	kev_fdwatch_del(q, it);
-	it->uk.event = event;
 }
 
-static int kev_sock_add(struct kev_queue *q, struct kev_interest *it)
+/* MODIFY (K8): the watch in the socket's storage, the view, and the epoll registration. */
+static int kev_sock_modify(struct kev_queue *q, struct kev_interest *it)
 {
-	int fd = (int)it->uk.id.raw[0], proto = 0, err;
+	int err = kev_sock_merge(kev_kernel_map_fd(KEV_MAP_SOCKS), q, it, false);
 
-	err = kev_sock_opt(fd, SO_COOKIE, &it->cookie, sizeof(it->cookie));
-	if (!err)
-		err = kev_sock_opt(fd, SO_PROTOCOL, &proto, sizeof(proto));
-	/* TCP and UDP are inet sockets: the domain is only asked of the others. */
-	it->domain = proto == IPPROTO_TCP || proto == IPPROTO_UDP ? AF_INET : AF_UNSPEC;
-	if (!err && it->domain == AF_UNSPEC)
-		err = kev_sock_opt(fd, SO_DOMAIN, &it->domain, sizeof(it->domain));
-	if (!err && it->domain != AF_INET && it->domain != AF_INET6 && it->domain != AF_UNIX)
-		err = -EINVAL;
-	/* After the checks: attaching opens descriptors, which could take a closed fd's number. */
-	if (!err)
-		err = kev_kernel_attach(KEV_PROGS_SOCKET);
 	if (err)
 		return err;
-	it->fd = fd;
-	/* TCP changes state inside close(): the BPF side sees it (socket.bpf.c, x86-64). */
-#if defined(__x86_64__)
-	it->kernel_sees_close = proto == IPPROTO_TCP;
-#endif
-	err = kev_sock_apply(q, it);
-	if (err)
-		kev_sock_del(q, it);
-	return err;
+	if (it->batched < 0)
+		kev_view_put(q, it, false);
+	return kev_fdwatch_set(q, it, kev_sock_epoll_events(it));
 }
 
+/* Readiness a probe asks poll() about: only what the interest can be told. */
 static short kev_sock_pollmask(const struct kev_interest *it)
 {
-	short ev = POLLRDHUP;
+	short ev = 0;
 
 	if (it->uk.event & KEV_SOCK_KERNEL)
-		ev |= POLLIN;
+		ev |= POLLIN | POLLRDHUP;
 	if (it->uk.event & KEVENT_SOCKET_SEND)
 		ev |= POLLOUT;
 	return ev;
 }
 
-static void kev_sock_broken(struct kev_interest *it, int err)
+/* Does the descriptor still name the socket the interest was made for? */
+static bool kev_sock_alive(const struct kev_interest *it)
 {
-	it->ret_flags |= KEVENT_RET_BROKEN;
-	it->ret_data[1] = (__u32)err;
+	struct kev_sock_val v;
+
+	return !bpf_map_lookup_elem(kev_kernel_map_fd(KEV_MAP_SOCKS), &it->fd, &v) &&
+	       kev_watch_index(&v, it) >= 0;
+}
+
+/* Is there anything left to read? Asked only once an error or a hang-up is pending. */
+static bool kev_sock_readable(const struct kev_interest *it)
+{
+	int avail = 0;
+
+	return !ioctl(it->fd, FIONREAD, &avail) && avail > 0;
+}
+
+/* The error the socket broke with (positive), without reading SO_ERROR. */
+static __u32 kev_sock_error(struct kev_interest *it)
+{
+	struct kev_probe p = { .fd = it->fd };
+
+	if (!it->sock_err && !kev_kernel_probe(&p, 1) && !p.err)
+		it->sock_err = p.sk_err;
+	return it->sock_err;
 }
 
 /*
- * K17: an error or a reset is BROKEN; so is a hang-up in both directions with nothing
- * left to read. A peer that only shut its side down makes the socket readable: RECV.
+ * An error or a hang-up is pending (K17): BROKEN, with the socket's error (or EPIPE for a
+ * plain hang-up), once nothing is left to read; nothing yet while data remains.
+ * KEV_PEND_DEAD: the number no longer names the socket, and must not be asked more.
+ */
+static __u32 kev_sock_hangup(struct kev_interest *it, short revents)
+{
+	__u32 err;
+
+	if (!kev_sock_alive(it))
+		return KEV_PEND_DEAD;
+	if (kev_sock_readable(it))
+		return 0;
+	err = kev_sock_error(it);
+	it->ret_flags |= KEVENT_RET_BROKEN;
+	it->ret_data[1] = (__u32)-(int)(err ? err : revents & POLLERR ? EIO : EPIPE);
+	return 0;
+}
+
+/*
+ * poll() bits to event bits (K17). A peer that only shut its side down leaves the socket
+ * readable: RECV; on a listener, RECV and ACCEPT are the same readiness.
  */
 static __u32 kev_sock_classify(struct kev_interest *it, short revents)
 {
 	__u32 bits = 0;
-	int avail = 0, soerr = 0;
 
 	if (revents & POLLNVAL)
 		return 0;
-	if (revents & POLLERR) {
-		/* Reading SO_ERROR clears it: the application learns it from ret_data[1]. */
-		kev_sock_opt(it->fd, SO_ERROR, &soerr, sizeof(soerr));
-		kev_sock_broken(it, soerr ? -soerr : -EIO);
-		return 0;
+	if ((revents & (POLLERR | POLLHUP)) && !it->listening) {
+		bits = kev_sock_hangup(it, revents);
+		if (bits || (it->ret_flags & KEVENT_RET_BROKEN))
+			return bits;
 	}
-	if ((revents & POLLHUP) && !it->listening &&
-	    (ioctl(it->fd, FIONREAD, &avail) || !avail)) {
-		kev_sock_broken(it, -EPIPE);
-		return 0;
-	}
-	if (revents & (POLLIN | POLLRDHUP | POLLHUP))
-		bits |= it->listening ? KEVENT_SOCKET_ACCEPT : KEVENT_SOCKET_RECV;
+	if (revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR))
+		bits |= KEVENT_SOCKET_RECV | (it->listening ? KEVENT_SOCKET_ACCEPT : 0);
 	if (revents & POLLOUT)
 		bits |= KEVENT_SOCKET_SEND;
 	return bits & it->uk.event;
 }
 
-/* The descriptor may have been closed, and its number reused, since the ADD. */
-static bool kev_sock_alive(const struct kev_interest *it)
+static void kev_sock_release(struct kev_queue *q)
 {
-	__u64 cookie;
-
-	return !kev_sock_opt(it->fd, SO_COOKIE, &cookie, sizeof(cookie)) && cookie == it->cookie;
+	free(q->sockb);
+	q->sockb = NULL;
 }
 
 const struct kev_source kev_socket_source = {
 	.events = KEVENT_SOCKET_RECV | KEVENT_SOCKET_ACCEPT | KEVENT_SOCKET_SEND,
 	.add = kev_sock_add,
 	.del = kev_sock_del,
-	.modify = kev_sock_apply,
+	.modify = kev_sock_modify,
 	.pollmask = kev_sock_pollmask,
 	.classify = kev_sock_classify,
 	.alive = kev_sock_alive,
+	.kernel_checks_fd = true,
 	.flush = kev_sock_flush,
+	.release = kev_sock_release,
 };

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 /*
  * Operators inspect the live interest table with bpftool: `bpftool map dump name
- * kev_sockets` shows each watched socket by cookie, with the owner's pid and descriptor.
+ * kev_sockets` shows each socket interest (keyed by its slot) with the owner's pid, the
+ * descriptor it registered, its queue and its events.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,14 +59,14 @@ static char *dump_sockets(void)
 }
 
 /*
- * The entry of this cookie: from its key to the next entry's key. Compact JSON looks like
- * {"key":[...],"value":[...],"formatted":{"key":{"cookie":N},"value":{"tgid":...}}}.
+ * The entry of the interest (pid, fd), or NULL. Compact JSON looks like
+ * {"key":[...],"value":[...],"formatted":{"key":{"slot":N},"value":{"tgid":P,"fd":F,...}}}.
  */
-static char *find_entry(char *dump, __u64 cookie)
+static char *find_entry(char *dump, int fd)
 {
 	char pat[64], *e, *end;
 
-	snprintf(pat, sizeof(pat), "\"cookie\":%llu}", (unsigned long long)cookie);
+	snprintf(pat, sizeof(pat), "\"tgid\":%d,\"fd\":%d,", getpid(), fd);
 	e = strstr(dump, pat);
 	if (!e)
 		return NULL;
@@ -79,38 +80,31 @@ static bool has_field(const char *entry, const char *name, long long v)
 {
 	char pat[64];
 
-	snprintf(pat, sizeof(pat), "\"%s\":%lld,", name, v);
+	snprintf(pat, sizeof(pat), "\"%s\":%lld", name, v);
 	return strstr(entry, pat) != NULL;
 }
 
 Test(bpftool, watched_socket_in_kev_sockets,
-     .description = "K17 (operators): bpftool lists a watched socket by cookie, pid and fd")
+     .description = "K17 (operators): bpftool lists a socket interest by pid, fd and events")
 {
-	socklen_t len = sizeof(__u64);
 	char *dump, *entry;
-	__u64 cookie = 0;
 	int q, a, b;
 
 	q = kt_queue();
 	kt_tcp_pair(&a, &b);
 	kt_add(q, kt_sock_ev(a, KEVENT_SOCKET_RECV, 0));
-	cr_assert_eq(getsockopt(a, SOL_SOCKET, SO_COOKIE, &cookie, &len), 0, "SO_COOKIE: %m");
-	cr_assert_neq(cookie, 0);
 
 	dump = dump_sockets();
-	entry = find_entry(dump, cookie);
-	cr_assert_not_null(entry, "cookie %llu not in the kev_sockets dump",
-			   (unsigned long long)cookie);
-	cr_assert(has_field(entry, "tgid", getpid()), "no tgid %d in the entry: %.300s", getpid(),
+	entry = find_entry(dump, a);
+	cr_assert_not_null(entry, "pid %d fd %d not in the kev_sockets dump", getpid(), a);
+	cr_assert(has_field(entry, "events", KEVENT_SOCKET_RECV), "no RECV in the entry: %.300s",
 		  entry);
-	cr_assert(has_field(entry, "fd", a), "no watch with fd %d in the entry: %.300s", a, entry);
 	free(dump);
 
 	/* Removed: the operator's view follows. */
 	kt_done(q, KEVENT_CTL_REMOVE, kt_sock_ev(a, KEVENT_SOCKET_RECV, 0));
 	dump = dump_sockets();
-	cr_assert_null(find_entry(dump, cookie), "cookie %llu still listed after REMOVE",
-		       (unsigned long long)cookie);
+	cr_assert_null(find_entry(dump, a), "fd %d still listed after REMOVE", a);
 	free(dump);
 	kt_close_pair(q, a, b);
 }
