@@ -9,6 +9,10 @@
  * both. A row reports the medians, the min..max of the runs, and ratio = libkevent /
  * baseline (medians): whether > 1 is good depends on higher_is_better.
  *
+ * A row with no ratio always says why (the "note" of its JSON line): a reference row is a
+ * figure with no baseline at all ("reference": true, "baseline_name": null); any other row
+ * whose ratio is missing names what is missing, in the program's words or in bench_report()'s.
+ *
  * JSON lines go to $BENCH_JSON, or else to bench.json in the directory above the program
  * (build/bench.json for build/bench/<name>), so a program run alone appends there too.
  */
@@ -71,6 +75,8 @@ struct bench_fig {
 	double kevent, klo, khi, baseline, blo, bhi, ratio; /* NAN: none */
 	unsigned int runs;
 	bool higher_is_better;
+	bool reference; /* a figure with no baseline: no ratio by design */
+	char note[160]; /* why the ratio is missing, or what else the row needs said */
 };
 
 /* Children to take down with the program when it fails or gives up (bench_watchdog()). */
@@ -252,31 +258,45 @@ static inline const char *bench_cell(char *buf, size_t len, double v, double lo,
 	return buf;
 }
 
-#define BENCH_ROW_FMT "%-52s %-11s %-25s %-25s %-18s %6s  %s\n"
+#define BENCH_ROW_FMT "%-52s %-11s %-25s %-25s %-18s %6s  %-3s"
 
 static inline void bench_print_header(FILE *f)
 {
-	fprintf(f, BENCH_ROW_FMT, "scenario", "unit", "libkevent [min..max]", "baseline [min..max]",
-		"baseline", "ratio", "higher_is_better");
+	fprintf(f, BENCH_ROW_FMT "  %s\n", "scenario", "unit", "libkevent [min..max]",
+		"baseline [min..max]", "baseline", "ratio", "higher_is_better", "note");
+}
+
+/* The ratio cell: the figure, "ref" for a reference row, "n/a" when a side is missing. */
+static inline const char *bench_ratio_cell(char *buf, size_t len, const struct bench_fig *g)
+{
+	if (g->reference)
+		snprintf(buf, len, "ref");
+	else if (isnan(g->ratio))
+		snprintf(buf, len, "n/a");
+	else
+		snprintf(buf, len, "%.2f", g->ratio);
+	return buf;
 }
 
 /* One row: aligned text, or a line of a Markdown table (for the README). */
 static inline void bench_print_fig(FILE *f, const struct bench_fig *g, bool markdown)
 {
+	const char *base = g->reference ? "-" : g->baseline_name;
 	char k[64], b[64], r[16];
 
 	bench_cell(k, sizeof(k), g->kevent, g->klo, g->khi);
-	bench_cell(b, sizeof(b), g->baseline, g->blo, g->bhi);
-	if (isnan(g->ratio))
-		snprintf(r, sizeof(r), "-");
+	if (g->reference)
+		snprintf(b, sizeof(b), "(reference row)");
 	else
-		snprintf(r, sizeof(r), "%.2f", g->ratio);
+		bench_cell(b, sizeof(b), g->baseline, g->blo, g->bhi);
+	bench_ratio_cell(r, sizeof(r), g);
 	if (markdown)
-		fprintf(f, "| %s | %s | %s | %s | %s | %s | %s |\n", g->scenario, g->unit, k, b,
-			g->baseline_name, r, g->higher_is_better ? "yes" : "no");
-	else
-		fprintf(f, BENCH_ROW_FMT, g->scenario, g->unit, k, b, g->baseline_name, r,
+		fprintf(f, "| %s | %s | %s | %s | %s | %s%s%s | %s |\n", g->scenario, g->unit, k, b,
+			base, g->reference ? "reference" : r, g->note[0] ? ": " : "", g->note,
 			g->higher_is_better ? "yes" : "no");
+	else
+		fprintf(f, BENCH_ROW_FMT "  %s\n", g->scenario, g->unit, k, b, base, r,
+			g->higher_is_better ? "yes" : "no", g->note);
 }
 
 /* JSON has no NaN: a missing figure is null. */
@@ -296,20 +316,42 @@ static inline void bench_json_spread(FILE *f, const char *key, double lo, double
 		fprintf(f, "\"%s\":[%.6g,%.6g]", key, lo, hi);
 }
 
-/* Scenario names and units are ours: plain ASCII, no quote or backslash to escape. */
+/* "key":"s", or "key":null for an empty s; the strings are ours, but a quote must not break it. */
+static inline void bench_json_str(FILE *f, const char *key, const char *s)
+{
+	if (!s[0]) {
+		fprintf(f, "\"%s\":null", key);
+		return;
+	}
+	fprintf(f, "\"%s\":\"", key);
+	for (; *s; s++)
+		fputc(*s == '"' || *s == '\\' ? '\'' : *s, f);
+	fputc('"', f);
+}
+
+/* One flat object, keys in a fixed order: report.c reads them back by name. */
 static inline void bench_json_line(FILE *f, const struct bench_fig *g)
 {
-	fprintf(f, "{\"scenario\":\"%s\",\"unit\":\"%s\",", g->scenario, g->unit);
+	fputc('{', f);
+	bench_json_str(f, "scenario", g->scenario);
+	fputc(',', f);
+	bench_json_str(f, "unit", g->unit);
+	fputc(',', f);
 	bench_json_num(f, "kevent", g->kevent);
 	fputc(',', f);
 	bench_json_num(f, "baseline", g->baseline);
-	fprintf(f, ",\"baseline_name\":\"%s\",", g->baseline_name);
+	fputc(',', f);
+	bench_json_str(f, "baseline_name", g->reference ? "" : g->baseline_name);
+	fputc(',', f);
 	bench_json_num(f, "ratio", g->ratio);
-	fprintf(f, ",\"higher_is_better\":%s,", g->higher_is_better ? "true" : "false");
+	fprintf(f, ",\"higher_is_better\":%s,\"reference\":%s,",
+		g->higher_is_better ? "true" : "false", g->reference ? "true" : "false");
 	bench_json_spread(f, "kevent_spread", g->klo, g->khi);
 	fputc(',', f);
 	bench_json_spread(f, "baseline_spread", g->blo, g->bhi);
-	fprintf(f, ",\"runs\":%u}\n", g->runs);
+	fprintf(f, ",\"runs\":%u,", g->runs);
+	bench_json_str(f, "note", g->note);
+	fputs("}\n", f);
 }
 
 /* $BENCH_JSON, or bench.json one directory above this program's own directory. */
@@ -347,33 +389,87 @@ static inline FILE *bench_json_open(void)
 	return f;
 }
 
-/* Print the row of one scenario (the table header before the first) and append its JSON. */
-static inline void bench_report(const struct bench_row *row)
+/* Print a row (the table header before the first) and append its JSON line. */
+static inline void bench_emit(const struct bench_fig *g)
 {
 	static bool header;
-	struct bench_fig g = {.higher_is_better = row->higher_is_better};
 	FILE *f;
+
+	if (!header) {
+		bench_print_header(stdout);
+		header = true;
+	}
+	bench_print_fig(stdout, g, false);
+	fflush(stdout);
+	f = bench_json_open();
+	if (f) {
+		bench_json_line(f, g);
+		fclose(f);
+	}
+}
+
+/* Why a comparison has no ratio, when its program did not say. */
+static inline void bench_why(struct bench_fig *g)
+{
+	const char *what = "every run failed or was skipped";
+
+	if (isnan(g->kevent) && isnan(g->baseline))
+		snprintf(g->note, sizeof(g->note), "no figure on either side: %s", what);
+	else if (isnan(g->kevent))
+		snprintf(g->note, sizeof(g->note), "no libkevent figure: %s", what);
+	else if (isnan(g->baseline))
+		snprintf(g->note, sizeof(g->note), "no %s figure: %s", g->baseline_name, what);
+	else
+		snprintf(g->note, sizeof(g->note), "%s median is 0: no ratio", g->baseline_name);
+}
+
+/*
+ * The row of one scenario against its baseline. note (NULL: none) is printed with it; a row
+ * left without a ratio gets one in any case, saying which side is missing.
+ */
+static inline void bench_report_note(const struct bench_row *row, const char *note)
+{
+	struct bench_fig g = {.higher_is_better = row->higher_is_better};
 
 	snprintf(g.scenario, sizeof(g.scenario), "%s", row->scenario);
 	snprintf(g.unit, sizeof(g.unit), "%s", row->unit);
 	snprintf(g.baseline_name, sizeof(g.baseline_name), "%s", row->baseline_name);
+	snprintf(g.note, sizeof(g.note), "%s", note ? note : "");
 	g.kevent = bench_median(row->kevent, &g.klo, &g.khi);
 	g.baseline = bench_median(row->baseline, &g.blo, &g.bhi);
 	g.ratio =
 	    isnan(g.kevent) || isnan(g.baseline) || g.baseline == 0 ? NAN : g.kevent / g.baseline;
 	g.runs =
 	    row->kevent && row->kevent->n ? row->kevent->n : (row->baseline ? row->baseline->n : 0);
-	if (!header) {
-		bench_print_header(stdout);
-		header = true;
-	}
-	bench_print_fig(stdout, &g, false);
-	fflush(stdout);
-	f = bench_json_open();
-	if (f) {
-		bench_json_line(f, &g);
-		fclose(f);
-	}
+	if (isnan(g.ratio) && !g.note[0])
+		bench_why(&g);
+	bench_emit(&g);
+}
+
+static inline void bench_report(const struct bench_row *row)
+{
+	bench_report_note(row, NULL);
+}
+
+/*
+ * A reference row: a libkevent figure with no baseline to hold it against (an absolute
+ * cost, or a size the baseline cannot reach here). note says why there is no baseline.
+ */
+static inline void bench_reference(const char *scenario, const char *unit,
+				   const struct bench_series *s, bool higher_is_better,
+				   const char *note)
+{
+	struct bench_fig g = {.higher_is_better = higher_is_better, .reference = true};
+
+	snprintf(g.scenario, sizeof(g.scenario), "%s", scenario);
+	snprintf(g.unit, sizeof(g.unit), "%s", unit);
+	snprintf(g.note, sizeof(g.note), "%s", note);
+	g.kevent = bench_median(s, &g.klo, &g.khi);
+	g.baseline = g.blo = g.bhi = g.ratio = NAN;
+	g.runs = s ? s->n : 0;
+	if (isnan(g.kevent))
+		snprintf(g.note, sizeof(g.note), "no figure: every run failed or was skipped");
+	bench_emit(&g);
 }
 
 /* The kernel keeps the first 15 characters of a program's name. */
