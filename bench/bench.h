@@ -662,6 +662,260 @@ static inline bool bench_child(void (*fn)(int out, void *arg), void *arg, void *
 	return got == len;
 }
 
+/*
+ * Counters for "per request" and "per hop" rows, read outside the timed windows.
+ *
+ * irq_work: the IWI line of /proc/interrupts (x86's irq_work self-interrupts, which is how
+ * the BPF ring buffer wakes a consumer), summed over CPUs. Machine-wide: whatever else
+ * runs on the machine adds to both sides of a comparison. NAN where there is no such line.
+ */
+static inline double bench_irq_work(void)
+{
+	FILE *f = fopen("/proc/interrupts", "r");
+	char line[4096];
+	double sum = NAN;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p = line + strspn(line, " "), *end;
+
+		if (strncmp(p, "IWI:", 4))
+			continue;
+		sum = 0;
+		for (p += 4;; p = end) {
+			unsigned long long v = strtoull(p, &end, 10);
+
+			if (end == p)
+				break;
+			sum += (double)v;
+		}
+		break;
+	}
+	if (f)
+		fclose(f);
+	return sum;
+}
+
+/* Context switches (voluntary + involuntary) of every thread of process pid so far. */
+static inline double bench_ctxsw(pid_t pid)
+{
+	char path[64], line[256];
+	struct dirent *de;
+	double sum = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return NAN;
+	while ((de = readdir(d))) {
+		FILE *f;
+		unsigned long v;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/status", (int)pid, de->d_name);
+		f = fopen(path, "r");
+		while (f && fgets(line, sizeof(line), f))
+			if (sscanf(line, "voluntary_ctxt_switches: %lu", &v) == 1 ||
+			    sscanf(line, "nonvoluntary_ctxt_switches: %lu", &v) == 1)
+				sum += (double)v;
+		if (f)
+			fclose(f);
+	}
+	closedir(d);
+	return sum;
+}
+
+/*
+ * System calls of one process over a window, counted by `perf stat -e raw_syscalls:sys_enter
+ * -p pid`, or by `strace -c -f -p pid` where perf cannot (bench_syscount_tool() says which).
+ * Counting makes every system call of the machine take the kernel's traced path (about 35 ns
+ * more for the counted process and 7 ns for the others here; strace far more), so the
+ * programs count in a pass or run of its own, never in a timed one.
+ *
+ * perf starts with its counter disabled (-D -1) and is switched on and off through its
+ * control pipe, each command acknowledged: the count covers exactly the window between
+ * bench_syscount_on() and bench_syscount_off(). strace has no such switch: it counts from
+ * its attach (seen on its stderr) to its stop, so a window in which the process is idle
+ * around the measured one adds next to nothing.
+ */
+struct bench_syscount {
+	pid_t tool;   /* perf or strace; 0 when neither runs */
+	int ctl, ack; /* perf's control and acknowledgement pipes; -1 for strace */
+	int out;      /* the tool's stderr: its report */
+	bool strace;
+};
+
+static inline const char *bench_syscount_tool(const struct bench_syscount *sc)
+{
+	return !sc->tool ? "none" : sc->strace ? "strace -c" : "perf stat";
+}
+
+/* Fork argv with stderr on a pipe (returned in *out); keep[] stay open in the child. */
+static inline pid_t bench_spawn_tool(char *const argv[], int *out, const int *keep, int nkeep)
+{
+	int err[2];
+	pid_t pid;
+
+	if (pipe2(err, O_CLOEXEC))
+		return -1;
+	fflush(stdout);
+	pid = fork();
+	if (!pid) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(err[1], STDERR_FILENO);
+		dup2(null, STDOUT_FILENO);
+		for (int i = 0; i < nkeep; i++)
+			fcntl(keep[i], F_SETFD, 0);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(err[1]);
+	if (pid < 0) {
+		close(err[0]);
+		return -1;
+	}
+	*out = err[0];
+	return pid;
+}
+
+/* Send perf a command ("enable", "disable") and wait for its acknowledgement. */
+static inline bool bench_perf_ctl(struct bench_syscount *sc, const char *cmd)
+{
+	struct pollfd pfd = {.fd = sc->ack, .events = POLLIN};
+	char ack[16];
+
+	if (write(sc->ctl, cmd, strlen(cmd)) != (ssize_t)strlen(cmd) || poll(&pfd, 1, 10000) != 1)
+		return false;
+	return read(sc->ack, ack, sizeof(ack)) > 0 && !strncmp(ack, "ack", 3);
+}
+
+/* Reap the tool and close its pipes. */
+static inline void bench_syscount_reap(struct bench_syscount *sc)
+{
+	if (sc->tool > 0) {
+		kill(sc->tool, SIGINT);
+		waitpid(sc->tool, NULL, 0);
+	}
+	sc->tool = 0;
+	if (sc->ctl >= 0)
+		close(sc->ctl);
+	if (sc->ack >= 0)
+		close(sc->ack);
+	close(sc->out);
+	sc->ctl = sc->ack = -1;
+}
+
+static inline bool bench_perf_attach(struct bench_syscount *sc, pid_t pid)
+{
+	int ctl[2], ack[2];
+	char p[16], control[48];
+	char *argv[] = {"perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-D", "-1",
+			"--control", control, "-p", p, NULL};
+
+	if (pipe2(ctl, O_CLOEXEC) || pipe2(ack, O_CLOEXEC))
+		bench_die("pipe: %s", strerror(errno));
+	snprintf(p, sizeof(p), "%d", (int)pid);
+	snprintf(control, sizeof(control), "fd:%d,%d", ctl[0], ack[1]);
+	sc->strace = false;
+	sc->tool = bench_spawn_tool(argv, &sc->out, (int[]){ctl[0], ack[1]}, 2);
+	close(ctl[0]);
+	close(ack[1]);
+	sc->ctl = ctl[1];
+	sc->ack = ack[0];
+	if (sc->tool < 0) {
+		sc->tool = 0;
+		close(sc->ctl);
+		close(sc->ack);
+		return false;
+	}
+	/* Enabled and at once disabled: proof that perf runs and its counter is attached. */
+	if (bench_perf_ctl(sc, "enable") && bench_perf_ctl(sc, "disable"))
+		return true;
+	bench_syscount_reap(sc);
+	return false;
+}
+
+/* strace counts from its attach: wait for it to say so on its stderr. */
+static inline bool bench_strace_attach(struct bench_syscount *sc, pid_t pid)
+{
+	struct pollfd pfd = {.events = POLLIN};
+	char p[16], buf[512];
+	char *argv[] = {"strace", "-c", "-f", "-p", p, NULL};
+	size_t got = 0;
+
+	snprintf(p, sizeof(p), "%d", (int)pid);
+	sc->strace = true;
+	sc->ctl = sc->ack = -1;
+	sc->tool = bench_spawn_tool(argv, &sc->out, NULL, 0);
+	if (sc->tool < 0) {
+		sc->tool = 0;
+		return false;
+	}
+	pfd.fd = sc->out;
+	while (got < sizeof(buf) - 1 && poll(&pfd, 1, 10000) == 1) {
+		ssize_t n = read(sc->out, buf + got, sizeof(buf) - 1 - got);
+
+		if (n <= 0)
+			break;
+		got += n;
+		buf[got] = '\0';
+		if (strstr(buf, "attached"))
+			return true;
+	}
+	bench_syscount_reap(sc);
+	return false;
+}
+
+/* Attach a counter to pid, switched off; false when neither perf nor strace can. */
+static inline bool bench_syscount_attach(struct bench_syscount *sc, pid_t pid)
+{
+	*sc = (struct bench_syscount){.ctl = -1, .ack = -1, .out = -1};
+	return bench_perf_attach(sc, pid) || bench_strace_attach(sc, pid);
+}
+
+static inline bool bench_syscount_on(struct bench_syscount *sc)
+{
+	return sc->strace || bench_perf_ctl(sc, "enable");
+}
+
+static inline bool bench_syscount_off(struct bench_syscount *sc)
+{
+	return sc->strace || bench_perf_ctl(sc, "disable");
+}
+
+/*
+ * Stop the tool and read its count: perf's CSV line for the event ("<count>,,raw_syscalls:
+ * sys_enter,..."; "<not counted>" is 0), or the "total" line of strace's summary. NAN when
+ * the report holds neither.
+ */
+static inline double bench_syscount_finish(struct bench_syscount *sc)
+{
+	double count = NAN;
+	char line[512];
+	FILE *f;
+
+	if (!sc->tool)
+		return NAN;
+	kill(sc->tool, SIGINT);
+	f = fdopen(dup(sc->out), "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long long v, calls;
+		double pct, secs;
+
+		if (!sc->strace && strstr(line, "raw_syscalls:sys_enter"))
+			count = sscanf(line, "%llu,", &v) == 1 ? (double)v : 0;
+		else if (sc->strace && strstr(line, "total") &&
+			 sscanf(line, "%lf %lf %*u %llu", &pct, &secs, &calls) == 3)
+			count = (double)calls;
+	}
+	if (f)
+		fclose(f);
+	bench_syscount_reap(sc);
+	return count;
+}
+
 /* A queue without a ring, or exit: every scenario needs one. */
 static inline int bench_kevent_init(void)
 {
