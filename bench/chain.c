@@ -296,19 +296,22 @@ static void label(char *buf, size_t len, const struct pass_arg *a)
 	snprintf(buf, len, "chain N=%u A=%u %s", a->pairs, a->active, trig_name[a->et]);
 }
 
-/* One measurement; false when the child was killed or the chain stalled. */
+/* The counter of the first counted run: "none" when neither perf nor strace could attach. */
+static char sys_tool[16];
+
+/* One measurement; false when the child was killed (r->stalled: when the chain stalled). */
 static bool run(const struct pass_arg *a, struct pass_res *r)
 {
 	const char *who = a->side == KEV ? "libkevent" : base_name[a->et];
 	bool ok = bench_child(run_child, (void *)a, r, sizeof(*r), 30);
-	static bool tool_said;
 	char name[64];
 
 	drain_pairs();
 	label(name, sizeof(name), a);
-	if (ok && a->count && !r->stalled && !tool_said) {
-		printf("# system calls counted by %s, in the first round only\n", r->tool);
-		tool_said = true;
+	if (ok && a->count && !r->stalled && !sys_tool[0]) {
+		snprintf(sys_tool, sizeof(sys_tool), "%s", r->tool);
+		if (strcmp(r->tool, "none"))
+			printf("# system calls counted by %s, in the first round only\n", r->tool);
 	}
 	if (!ok)
 		printf("# %s, %s: the run did not finish: killed (a hang in the library?)\n", name,
@@ -478,6 +481,8 @@ int main(int argc, char **argv)
 				}
 				add_figs(&f[k][s], &a, &res);
 			}
+	if (count && !strcmp(sys_tool, "none"))
+		sys_why = "not counted: neither perf nor strace could attach";
 	for (unsigned int k = 0; k < ncfg; k++)
 		report(&cfg[k], f[k], o.runs, sys_why);
 	return 0;

@@ -567,7 +567,7 @@ int main(int argc, char **argv)
 	unsigned int nconns[2] = {100, 1000}, nc = 2, np = 0, ns;
 	const struct placement *pl[NR_PLACEMENTS];
 	static struct figs fig[2 * NR_PLACEMENTS][NR_SERVERS];
-	const char *base, *alone = NULL;
+	const char *base, *alone = NULL, *sys_why = NULL;
 	bool count = true;
 	struct bench_opts o;
 	int c;
@@ -644,16 +644,20 @@ int main(int argc, char **argv)
 			fig[k][s].hung = res.hung;
 			bench_series_add(&fig[k][s].sys, res.sys);
 		}
-	if (count)
+	if (count && !strcmp(syscount_tool, "none"))
+		sys_why = "not counted: neither perf nor strace could attach";
+	else if (count)
 		printf("# system calls counted by %s, in one more 1 s run of each server\n",
 		       syscount_tool);
+	else
+		sys_why = "not counted (-C)";
 	for (unsigned int k = 0; k < ns; k++)
 		for (int s = KEV; s < EPOLL; s++) {
 			struct rowname n = {nconns[k % nc], s == KEV_DEFER ? " +defer" : "",
 					    pl[k / nc]->tag, base,
 					    hung_note(&fig[k][s], &fig[k][EPOLL])};
 
-			report(&n, &fig[k][s], &fig[k][EPOLL], count ? NULL : "not counted (-C)");
+			report(&n, &fig[k][s], &fig[k][EPOLL], sys_why);
 		}
 	return 0;
 }
