@@ -868,9 +868,14 @@ static inline bool bench_strace_attach(struct bench_syscount *sc, pid_t pid)
 	return false;
 }
 
-/* Attach a counter to pid, switched off; false when neither perf nor strace can. */
+/*
+ * Attach a counter to pid, switched off; false when neither perf nor strace can. A perf that
+ * exits early leaves its control pipe without a reader: writing a command to it must fail
+ * with EPIPE rather than kill the caller, so SIGPIPE is ignored from then on.
+ */
 static inline bool bench_syscount_attach(struct bench_syscount *sc, pid_t pid)
 {
+	signal(SIGPIPE, SIG_IGN);
 	*sc = (struct bench_syscount){.ctl = -1, .ack = -1, .out = -1};
 	return bench_perf_attach(sc, pid) || bench_strace_attach(sc, pid);
 }
