@@ -22,7 +22,7 @@
  *     how the BPF ring buffer wakes its consumer), summed over CPUs, read by this program
  *     right before wrk starts and right after it exits. Machine-wide: the sender raises it,
  *     wrk's CPU as often as the server's, and other processes add to both sides.
- *   - context switches/request: voluntary + involuntary switches of every thread of the
+ *   - ctx sw/request: context switches, voluntary + involuntary, of every thread of the
  *     server (/proc/PID/task/TID/status), read at the same two moments.
  *   - syscalls/request: system calls of the server process, counted by `perf stat -e
  *     raw_syscalls:sys_enter -p PID` (or `strace -c -f -p PID` where perf cannot; a '#'
