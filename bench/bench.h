@@ -9,6 +9,10 @@
  * both. A row reports the medians, the min..max of the runs, and ratio = libkevent /
  * baseline (medians): whether > 1 is good depends on higher_is_better.
  *
+ * A row with no ratio always says why (the "note" of its JSON line): a reference row is a
+ * figure with no baseline at all ("reference": true, "baseline_name": null); any other row
+ * whose ratio is missing names what is missing, in the program's words or in bench_report()'s.
+ *
  * JSON lines go to $BENCH_JSON, or else to bench.json in the directory above the program
  * (build/bench.json for build/bench/<name>), so a program run alone appends there too.
  */
@@ -71,6 +75,8 @@ struct bench_fig {
 	double kevent, klo, khi, baseline, blo, bhi, ratio; /* NAN: none */
 	unsigned int runs;
 	bool higher_is_better;
+	bool reference; /* a figure with no baseline: no ratio by design */
+	char note[160]; /* why the ratio is missing, or what else the row needs said */
 };
 
 /* Children to take down with the program when it fails or gives up (bench_watchdog()). */
@@ -252,31 +258,45 @@ static inline const char *bench_cell(char *buf, size_t len, double v, double lo,
 	return buf;
 }
 
-#define BENCH_ROW_FMT "%-52s %-11s %-25s %-25s %-18s %6s  %s\n"
+#define BENCH_ROW_FMT "%-52s %-11s %-25s %-25s %-18s %6s  %-3s"
 
 static inline void bench_print_header(FILE *f)
 {
-	fprintf(f, BENCH_ROW_FMT, "scenario", "unit", "libkevent [min..max]", "baseline [min..max]",
-		"baseline", "ratio", "higher_is_better");
+	fprintf(f, BENCH_ROW_FMT "  %s\n", "scenario", "unit", "libkevent [min..max]",
+		"baseline [min..max]", "baseline", "ratio", "higher_is_better", "note");
+}
+
+/* The ratio cell: the figure, "ref" for a reference row, "n/a" when a side is missing. */
+static inline const char *bench_ratio_cell(char *buf, size_t len, const struct bench_fig *g)
+{
+	if (g->reference)
+		snprintf(buf, len, "ref");
+	else if (isnan(g->ratio))
+		snprintf(buf, len, "n/a");
+	else
+		snprintf(buf, len, "%.2f", g->ratio);
+	return buf;
 }
 
 /* One row: aligned text, or a line of a Markdown table (for the README). */
 static inline void bench_print_fig(FILE *f, const struct bench_fig *g, bool markdown)
 {
+	const char *base = g->reference ? "-" : g->baseline_name;
 	char k[64], b[64], r[16];
 
 	bench_cell(k, sizeof(k), g->kevent, g->klo, g->khi);
-	bench_cell(b, sizeof(b), g->baseline, g->blo, g->bhi);
-	if (isnan(g->ratio))
-		snprintf(r, sizeof(r), "-");
+	if (g->reference)
+		snprintf(b, sizeof(b), "(reference row)");
 	else
-		snprintf(r, sizeof(r), "%.2f", g->ratio);
+		bench_cell(b, sizeof(b), g->baseline, g->blo, g->bhi);
+	bench_ratio_cell(r, sizeof(r), g);
 	if (markdown)
-		fprintf(f, "| %s | %s | %s | %s | %s | %s | %s |\n", g->scenario, g->unit, k, b,
-			g->baseline_name, r, g->higher_is_better ? "yes" : "no");
-	else
-		fprintf(f, BENCH_ROW_FMT, g->scenario, g->unit, k, b, g->baseline_name, r,
+		fprintf(f, "| %s | %s | %s | %s | %s | %s%s%s | %s |\n", g->scenario, g->unit, k, b,
+			base, g->reference ? "reference" : r, g->note[0] ? ": " : "", g->note,
 			g->higher_is_better ? "yes" : "no");
+	else
+		fprintf(f, BENCH_ROW_FMT "  %s\n", g->scenario, g->unit, k, b, base, r,
+			g->higher_is_better ? "yes" : "no", g->note);
 }
 
 /* JSON has no NaN: a missing figure is null. */
@@ -296,20 +316,42 @@ static inline void bench_json_spread(FILE *f, const char *key, double lo, double
 		fprintf(f, "\"%s\":[%.6g,%.6g]", key, lo, hi);
 }
 
-/* Scenario names and units are ours: plain ASCII, no quote or backslash to escape. */
+/* "key":"s", or "key":null for an empty s; the strings are ours, but a quote must not break it. */
+static inline void bench_json_str(FILE *f, const char *key, const char *s)
+{
+	if (!s[0]) {
+		fprintf(f, "\"%s\":null", key);
+		return;
+	}
+	fprintf(f, "\"%s\":\"", key);
+	for (; *s; s++)
+		fputc(*s == '"' || *s == '\\' ? '\'' : *s, f);
+	fputc('"', f);
+}
+
+/* One flat object, keys in a fixed order: report.c reads them back by name. */
 static inline void bench_json_line(FILE *f, const struct bench_fig *g)
 {
-	fprintf(f, "{\"scenario\":\"%s\",\"unit\":\"%s\",", g->scenario, g->unit);
+	fputc('{', f);
+	bench_json_str(f, "scenario", g->scenario);
+	fputc(',', f);
+	bench_json_str(f, "unit", g->unit);
+	fputc(',', f);
 	bench_json_num(f, "kevent", g->kevent);
 	fputc(',', f);
 	bench_json_num(f, "baseline", g->baseline);
-	fprintf(f, ",\"baseline_name\":\"%s\",", g->baseline_name);
+	fputc(',', f);
+	bench_json_str(f, "baseline_name", g->reference ? "" : g->baseline_name);
+	fputc(',', f);
 	bench_json_num(f, "ratio", g->ratio);
-	fprintf(f, ",\"higher_is_better\":%s,", g->higher_is_better ? "true" : "false");
+	fprintf(f, ",\"higher_is_better\":%s,\"reference\":%s,",
+		g->higher_is_better ? "true" : "false", g->reference ? "true" : "false");
 	bench_json_spread(f, "kevent_spread", g->klo, g->khi);
 	fputc(',', f);
 	bench_json_spread(f, "baseline_spread", g->blo, g->bhi);
-	fprintf(f, ",\"runs\":%u}\n", g->runs);
+	fprintf(f, ",\"runs\":%u,", g->runs);
+	bench_json_str(f, "note", g->note);
+	fputs("}\n", f);
 }
 
 /* $BENCH_JSON, or bench.json one directory above this program's own directory. */
@@ -347,33 +389,87 @@ static inline FILE *bench_json_open(void)
 	return f;
 }
 
-/* Print the row of one scenario (the table header before the first) and append its JSON. */
-static inline void bench_report(const struct bench_row *row)
+/* Print a row (the table header before the first) and append its JSON line. */
+static inline void bench_emit(const struct bench_fig *g)
 {
 	static bool header;
-	struct bench_fig g = {.higher_is_better = row->higher_is_better};
 	FILE *f;
+
+	if (!header) {
+		bench_print_header(stdout);
+		header = true;
+	}
+	bench_print_fig(stdout, g, false);
+	fflush(stdout);
+	f = bench_json_open();
+	if (f) {
+		bench_json_line(f, g);
+		fclose(f);
+	}
+}
+
+/* Why a comparison has no ratio, when its program did not say. */
+static inline void bench_why(struct bench_fig *g)
+{
+	const char *what = "every run failed or was skipped";
+
+	if (isnan(g->kevent) && isnan(g->baseline))
+		snprintf(g->note, sizeof(g->note), "no figure on either side: %s", what);
+	else if (isnan(g->kevent))
+		snprintf(g->note, sizeof(g->note), "no libkevent figure: %s", what);
+	else if (isnan(g->baseline))
+		snprintf(g->note, sizeof(g->note), "no %s figure: %s", g->baseline_name, what);
+	else
+		snprintf(g->note, sizeof(g->note), "%s median is 0: no ratio", g->baseline_name);
+}
+
+/*
+ * The row of one scenario against its baseline. note (NULL: none) is printed with it; a row
+ * left without a ratio gets one in any case, saying which side is missing.
+ */
+static inline void bench_report_note(const struct bench_row *row, const char *note)
+{
+	struct bench_fig g = {.higher_is_better = row->higher_is_better};
 
 	snprintf(g.scenario, sizeof(g.scenario), "%s", row->scenario);
 	snprintf(g.unit, sizeof(g.unit), "%s", row->unit);
 	snprintf(g.baseline_name, sizeof(g.baseline_name), "%s", row->baseline_name);
+	snprintf(g.note, sizeof(g.note), "%s", note ? note : "");
 	g.kevent = bench_median(row->kevent, &g.klo, &g.khi);
 	g.baseline = bench_median(row->baseline, &g.blo, &g.bhi);
 	g.ratio =
 	    isnan(g.kevent) || isnan(g.baseline) || g.baseline == 0 ? NAN : g.kevent / g.baseline;
 	g.runs =
 	    row->kevent && row->kevent->n ? row->kevent->n : (row->baseline ? row->baseline->n : 0);
-	if (!header) {
-		bench_print_header(stdout);
-		header = true;
-	}
-	bench_print_fig(stdout, &g, false);
-	fflush(stdout);
-	f = bench_json_open();
-	if (f) {
-		bench_json_line(f, &g);
-		fclose(f);
-	}
+	if (isnan(g.ratio) && !g.note[0])
+		bench_why(&g);
+	bench_emit(&g);
+}
+
+static inline void bench_report(const struct bench_row *row)
+{
+	bench_report_note(row, NULL);
+}
+
+/*
+ * A reference row: a libkevent figure with no baseline to hold it against (an absolute
+ * cost, or a size the baseline cannot reach here). note says why there is no baseline.
+ */
+static inline void bench_reference(const char *scenario, const char *unit,
+				   const struct bench_series *s, bool higher_is_better,
+				   const char *note)
+{
+	struct bench_fig g = {.higher_is_better = higher_is_better, .reference = true};
+
+	snprintf(g.scenario, sizeof(g.scenario), "%s", scenario);
+	snprintf(g.unit, sizeof(g.unit), "%s", unit);
+	snprintf(g.note, sizeof(g.note), "%s", note);
+	g.kevent = bench_median(s, &g.klo, &g.khi);
+	g.baseline = g.blo = g.bhi = g.ratio = NAN;
+	g.runs = s ? s->n : 0;
+	if (isnan(g.kevent))
+		snprintf(g.note, sizeof(g.note), "no figure: every run failed or was skipped");
+	bench_emit(&g);
 }
 
 /* The kernel keeps the first 15 characters of a program's name. */
@@ -564,6 +660,265 @@ static inline bool bench_child(void (*fn)(int out, void *arg), void *arg, void *
 	bench_forget(pid);
 	close(fds[0]);
 	return got == len;
+}
+
+/*
+ * Counters for "per request" and "per hop" rows, read outside the timed windows.
+ *
+ * irq_work: the IWI line of /proc/interrupts (x86's irq_work self-interrupts, which is how
+ * the BPF ring buffer wakes a consumer), summed over CPUs. Machine-wide: whatever else
+ * runs on the machine adds to both sides of a comparison. NAN where there is no such line.
+ */
+static inline double bench_irq_work(void)
+{
+	FILE *f = fopen("/proc/interrupts", "r");
+	char line[4096];
+	double sum = NAN;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p = line + strspn(line, " "), *end;
+
+		if (strncmp(p, "IWI:", 4))
+			continue;
+		sum = 0;
+		for (p += 4;; p = end) {
+			unsigned long long v = strtoull(p, &end, 10);
+
+			if (end == p)
+				break;
+			sum += (double)v;
+		}
+		break;
+	}
+	if (f)
+		fclose(f);
+	return sum;
+}
+
+/* Context switches (voluntary + involuntary) of every thread of process pid so far. */
+static inline double bench_ctxsw(pid_t pid)
+{
+	char path[64], line[256];
+	struct dirent *de;
+	double sum = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return NAN;
+	while ((de = readdir(d))) {
+		FILE *f;
+		unsigned long v;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/status", (int)pid, de->d_name);
+		f = fopen(path, "r");
+		while (f && fgets(line, sizeof(line), f))
+			if (sscanf(line, "voluntary_ctxt_switches: %lu", &v) == 1 ||
+			    sscanf(line, "nonvoluntary_ctxt_switches: %lu", &v) == 1)
+				sum += (double)v;
+		if (f)
+			fclose(f);
+	}
+	closedir(d);
+	return sum;
+}
+
+/*
+ * System calls of one process over a window, counted by `perf stat -e raw_syscalls:sys_enter
+ * -p pid`, or by `strace -c -f -p pid` where perf cannot (bench_syscount_tool() says which).
+ * Counting makes every system call of the machine take the kernel's traced path (about 35 ns
+ * more for the counted process and 7 ns for the others here; strace far more), so the
+ * programs count in a pass or run of its own, never in a timed one.
+ *
+ * perf starts with its counter disabled (-D -1) and is switched on and off through its
+ * control pipe, each command acknowledged: the count covers exactly the window between
+ * bench_syscount_on() and bench_syscount_off(). strace has no such switch: it counts from
+ * its attach (seen on its stderr) to its stop, so a window in which the process is idle
+ * around the measured one adds next to nothing.
+ */
+struct bench_syscount {
+	pid_t tool;   /* perf or strace; 0 when neither runs */
+	int ctl, ack; /* perf's control and acknowledgement pipes; -1 for strace */
+	int out;      /* the tool's stderr: its report */
+	bool strace;
+};
+
+static inline const char *bench_syscount_tool(const struct bench_syscount *sc)
+{
+	return !sc->tool ? "none" : sc->strace ? "strace -c" : "perf stat";
+}
+
+/* Fork argv with stderr on a pipe (returned in *out); keep[] stay open in the child. */
+static inline pid_t bench_spawn_tool(char *const argv[], int *out, const int *keep, int nkeep)
+{
+	int err[2];
+	pid_t pid;
+
+	if (pipe2(err, O_CLOEXEC))
+		return -1;
+	fflush(stdout);
+	pid = fork();
+	if (!pid) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(err[1], STDERR_FILENO);
+		dup2(null, STDOUT_FILENO);
+		for (int i = 0; i < nkeep; i++)
+			fcntl(keep[i], F_SETFD, 0);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(err[1]);
+	if (pid < 0) {
+		close(err[0]);
+		return -1;
+	}
+	*out = err[0];
+	return pid;
+}
+
+/* Send perf a command ("enable", "disable") and wait for its acknowledgement. */
+static inline bool bench_perf_ctl(struct bench_syscount *sc, const char *cmd)
+{
+	struct pollfd pfd = {.fd = sc->ack, .events = POLLIN};
+	char ack[16];
+
+	if (write(sc->ctl, cmd, strlen(cmd)) != (ssize_t)strlen(cmd) || poll(&pfd, 1, 10000) != 1)
+		return false;
+	return read(sc->ack, ack, sizeof(ack)) > 0 && !strncmp(ack, "ack", 3);
+}
+
+/* Reap the tool and close its pipes. */
+static inline void bench_syscount_reap(struct bench_syscount *sc)
+{
+	if (sc->tool > 0) {
+		kill(sc->tool, SIGINT);
+		waitpid(sc->tool, NULL, 0);
+	}
+	sc->tool = 0;
+	if (sc->ctl >= 0)
+		close(sc->ctl);
+	if (sc->ack >= 0)
+		close(sc->ack);
+	close(sc->out);
+	sc->ctl = sc->ack = -1;
+}
+
+static inline bool bench_perf_attach(struct bench_syscount *sc, pid_t pid)
+{
+	int ctl[2], ack[2];
+	char p[16], control[48];
+	char *argv[] = {"perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-D", "-1",
+			"--control", control, "-p", p, NULL};
+
+	if (pipe2(ctl, O_CLOEXEC) || pipe2(ack, O_CLOEXEC))
+		bench_die("pipe: %s", strerror(errno));
+	snprintf(p, sizeof(p), "%d", (int)pid);
+	snprintf(control, sizeof(control), "fd:%d,%d", ctl[0], ack[1]);
+	sc->strace = false;
+	sc->tool = bench_spawn_tool(argv, &sc->out, (int[]){ctl[0], ack[1]}, 2);
+	close(ctl[0]);
+	close(ack[1]);
+	sc->ctl = ctl[1];
+	sc->ack = ack[0];
+	if (sc->tool < 0) {
+		sc->tool = 0;
+		close(sc->ctl);
+		close(sc->ack);
+		return false;
+	}
+	/* Enabled and at once disabled: proof that perf runs and its counter is attached. */
+	if (bench_perf_ctl(sc, "enable") && bench_perf_ctl(sc, "disable"))
+		return true;
+	bench_syscount_reap(sc);
+	return false;
+}
+
+/* strace counts from its attach: wait for it to say so on its stderr. */
+static inline bool bench_strace_attach(struct bench_syscount *sc, pid_t pid)
+{
+	struct pollfd pfd = {.events = POLLIN};
+	char p[16], buf[512];
+	char *argv[] = {"strace", "-c", "-f", "-p", p, NULL};
+	size_t got = 0;
+
+	snprintf(p, sizeof(p), "%d", (int)pid);
+	sc->strace = true;
+	sc->ctl = sc->ack = -1;
+	sc->tool = bench_spawn_tool(argv, &sc->out, NULL, 0);
+	if (sc->tool < 0) {
+		sc->tool = 0;
+		return false;
+	}
+	pfd.fd = sc->out;
+	while (got < sizeof(buf) - 1 && poll(&pfd, 1, 10000) == 1) {
+		ssize_t n = read(sc->out, buf + got, sizeof(buf) - 1 - got);
+
+		if (n <= 0)
+			break;
+		got += n;
+		buf[got] = '\0';
+		if (strstr(buf, "attached"))
+			return true;
+	}
+	bench_syscount_reap(sc);
+	return false;
+}
+
+/*
+ * Attach a counter to pid, switched off; false when neither perf nor strace can. A perf that
+ * exits early leaves its control pipe without a reader: writing a command to it must fail
+ * with EPIPE rather than kill the caller, so SIGPIPE is ignored from then on.
+ */
+static inline bool bench_syscount_attach(struct bench_syscount *sc, pid_t pid)
+{
+	signal(SIGPIPE, SIG_IGN);
+	*sc = (struct bench_syscount){.ctl = -1, .ack = -1, .out = -1};
+	return bench_perf_attach(sc, pid) || bench_strace_attach(sc, pid);
+}
+
+static inline bool bench_syscount_on(struct bench_syscount *sc)
+{
+	return sc->strace || bench_perf_ctl(sc, "enable");
+}
+
+static inline bool bench_syscount_off(struct bench_syscount *sc)
+{
+	return sc->strace || bench_perf_ctl(sc, "disable");
+}
+
+/*
+ * Stop the tool and read its count: perf's CSV line for the event ("<count>,,raw_syscalls:
+ * sys_enter,..."; "<not counted>" is 0), or the "total" line of strace's summary. NAN when
+ * the report holds neither.
+ */
+static inline double bench_syscount_finish(struct bench_syscount *sc)
+{
+	double count = NAN;
+	char line[512];
+	FILE *f;
+
+	if (!sc->tool)
+		return NAN;
+	kill(sc->tool, SIGINT);
+	f = fdopen(dup(sc->out), "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long long v, calls;
+		double pct, secs;
+
+		if (!sc->strace && strstr(line, "raw_syscalls:sys_enter"))
+			count = sscanf(line, "%llu,", &v) == 1 ? (double)v : 0;
+		else if (sc->strace && strstr(line, "total") &&
+			 sscanf(line, "%lf %lf %*u %llu", &pct, &secs, &calls) == 3)
+			count = (double)calls;
+	}
+	if (f)
+		fclose(f);
+	bench_syscount_reap(sc);
+	return count;
 }
 
 /* A queue without a ring, or exit: every scenario needs one. */

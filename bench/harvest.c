@@ -295,6 +295,18 @@ static bool run(enum mode m, double secs, struct result *r)
 	return true;
 }
 
+/* What a row says when a run of either side was killed: its later runs were skipped. */
+static const char *hung_note(const bool *hung, enum mode k, enum mode b)
+{
+	if (hung[k] && hung[b])
+		return "both sides: a run was killed (hang?), later runs skipped";
+	if (hung[k])
+		return "libkevent: a run was killed (hang?), later runs skipped";
+	if (hung[b])
+		return "baseline: a run was killed (hang?), later runs skipped";
+	return NULL;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: harvest [-r runs] [-t seconds] [-c connections] "
@@ -358,17 +370,21 @@ int main(int argc, char **argv)
 		const char *tag = k == KEV_LEVEL ? "level" : k == KEV_ET ? "ET" : "ET +defer";
 		enum mode b = baseline_of(k);
 		char s1[64], s2[64], s3[64];
+		const char *why;
 
 		if (!(pairs & (1u << k / 2)))
 			continue;
 		snprintf(s1, sizeof(s1), "harvest %s: events/s", tag);
 		snprintf(s2, sizeof(s2), "harvest %s: CPU/event", tag);
 		snprintf(s3, sizeof(s3), "harvest %s: server CPU/event", tag);
-		bench_report(
-		    &(struct bench_row){s1, "events/s", mode_name[b], &ev[k], &ev[b], true});
-		bench_report(&(struct bench_row){s2, "ns", mode_name[b], &cpu[k], &cpu[b], false});
-		bench_report(
-		    &(struct bench_row){s3, "ns", mode_name[b], &srvcpu[k], &srvcpu[b], false});
+		why = hung_note(hung, k, b);
+		bench_report_note(
+		    &(struct bench_row){s1, "events/s", mode_name[b], &ev[k], &ev[b], true}, why);
+		bench_report_note(
+		    &(struct bench_row){s2, "ns", mode_name[b], &cpu[k], &cpu[b], false}, why);
+		bench_report_note(
+		    &(struct bench_row){s3, "ns", mode_name[b], &srvcpu[k], &srvcpu[b], false},
+		    why);
 	}
 	return 0;
 }

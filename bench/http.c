@@ -17,8 +17,25 @@
  * sleeping server preempts wrk. So the server and wrk are pinned, on two CPUs and then on
  * the same one (-p picks one or more of 2cpu, same, free).
  *
+ * Counters per request (wrk's request count), each against the epoll server's:
+ *   - irq_work/request: the IWI line of /proc/interrupts (x86's irq_work self-interrupts:
+ *     how the BPF ring buffer wakes its consumer), summed over CPUs, read by this program
+ *     right before wrk starts and right after it exits. Machine-wide: the sender raises it,
+ *     wrk's CPU as often as the server's, and other processes add to both sides.
+ *   - ctx sw/request: context switches, voluntary + involuntary, of every thread of the
+ *     server (/proc/PID/task/TID/status), read at the same two moments.
+ *   - syscalls/request: system calls of the server process, counted by `perf stat -e
+ *     raw_syscalls:sys_enter -p PID` (or `strace -c -f -p PID` where perf cannot; a '#'
+ *     line says which) over wrk's window: perf is attached before wrk starts with its counter
+ *     off and switched on and off around wrk through its control pipe. The count includes
+ *     accepting and registering wrk's connections.
+ * The first two cost nothing in the window (a few /proc reads outside it) and come from the
+ * timed runs. Counting system calls slows every system call of the machine (bench.h), so it
+ * is done in one more 1 s run of each server, load and placement after the timed runs, whose
+ * other figures are thrown away (-C: no such runs).
+ *
  *   build/bench/http [-r runs] [-t seconds] [-c connections] [-w wrk_threads] [-m et|level]
- *                    [-p 2cpu|same|free]...
+ *                    [-p 2cpu|same|free]... [-C]
  *   build/bench/http -S kevent|kevent-defer|epoll [-m et|level]
  *       one server alone, for a profiler: prints its port, stops on SIGTERM/SIGINT
  */
@@ -266,9 +283,52 @@ static void server_main(enum server s, int lfd, int ready, int report)
 
 struct result {
 	double rps, p50, p99, cpu_us; /* requests/s, us, us, server CPU us per request */
+	double irq, csw, sys;	      /* per request: IWI, context switches, system calls */
 	unsigned long errors;
 	bool hung; /* the server was killed: no figure, and no more runs of it */
 };
+
+/* The counters read around wrk's window (see the top of the file). */
+struct window {
+	double irq, csw;
+	struct bench_syscount sc;
+	bool counting; /* system calls are counted in this run */
+};
+
+static const char *syscount_tool = "none";
+
+/* Before wrk starts: attach the system call counter if asked, then read the others. */
+static void window_open(struct window *w, pid_t srv, bool count)
+{
+	w->counting = count && bench_syscount_attach(&w->sc, srv);
+	if (w->counting) {
+		syscount_tool = bench_syscount_tool(&w->sc);
+		if (!bench_syscount_on(&w->sc)) {
+			bench_syscount_finish(&w->sc);
+			w->counting = false;
+		}
+	}
+	w->irq = bench_irq_work();
+	w->csw = bench_ctxsw(srv);
+}
+
+/* After wrk exits: the counters' growth over the window, per request. */
+static void window_close(struct window *w, pid_t srv, double requests, struct result *r)
+{
+	bool off;
+
+	if (!(requests > 0))
+		requests = NAN; /* no request: no figure per request */
+	r->irq = (bench_irq_work() - w->irq) / requests;
+	r->csw = (bench_ctxsw(srv) - w->csw) / requests;
+	r->sys = NAN;
+	if (!w->counting)
+		return;
+	off = bench_syscount_off(&w->sc);
+	r->sys = bench_syscount_finish(&w->sc) / requests;
+	if (!off)
+		r->sys = NAN;
+}
 
 /* "1.23ms" -> 1230 (us). */
 static double wrk_time_us(const char *s)
@@ -337,12 +397,13 @@ static pid_t spawn_wrk(uint16_t port, unsigned int conns, double secs, int out, 
 	return pid;
 }
 
-static struct result run(enum server s, const struct placement *pl, unsigned int conns,
-			 double secs)
+static struct result run(enum server s, const struct placement *pl, unsigned int conns, double secs,
+			 bool count)
 {
 	struct pollfd pfd = {.events = POLLIN};
 	int ready[2], report[2], out[2], status;
 	struct result r = {0};
+	struct window w;
 	uint16_t port;
 	uint64_t cpu = 0;
 	double requests;
@@ -370,6 +431,7 @@ static struct result run(enum server s, const struct placement *pl, unsigned int
 	/* Only now: a server holding the write end would keep wrk's output from ending. */
 	if (pipe2(out, O_CLOEXEC))
 		bench_die("pipe: %s", strerror(errno));
+	window_open(&w, srv, count);
 	wrk = spawn_wrk(port, conns, secs, out[1], pl->wrk_cpu);
 	bench_adopt(wrk);
 	close(out[1]);
@@ -379,6 +441,7 @@ static struct result run(enum server s, const struct placement *pl, unsigned int
 	if (waitpid(wrk, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
 		bench_die("wrk failed");
 	bench_forget(wrk);
+	window_close(&w, srv, requests, &r);
 
 	kill(srv, SIGTERM);
 	/* It stops within its 100 ms wait; a server stuck in the library is killed. */
@@ -396,7 +459,8 @@ static struct result run(enum server s, const struct placement *pl, unsigned int
 	close(report[0]);
 	close(lfd);
 	if (r.hung) {
-		r.rps = r.p50 = r.p99 = r.cpu_us = NAN; /* nothing this run measured counts */
+		/* Nothing this run measured counts. */
+		r.rps = r.p50 = r.p99 = r.cpu_us = r.irq = r.csw = r.sys = NAN;
 		return r;
 	}
 	if (isnan(r.rps) || isnan(r.p50) || isnan(r.p99) || isnan(requests))
@@ -411,7 +475,7 @@ static struct result run(enum server s, const struct placement *pl, unsigned int
 static void usage(void)
 {
 	fprintf(stderr, "usage: http [-r runs] [-t seconds] [-c connections] [-w wrk_threads] "
-			"[-m et|level] [-p 2cpu|same|free]\n"
+			"[-m et|level] [-p 2cpu|same|free] [-C]\n"
 			"       http -S kevent|kevent-defer|epoll [-m et|level]\n");
 	exit(2);
 }
@@ -438,32 +502,79 @@ static int serve_alone(const char *which)
 	return 0;
 }
 
-static void report(unsigned int conns, const char *how, const char *where, const char *what,
-		   const char *unit, bool higher_better, const char *base, struct bench_series *kev,
-		   struct bench_series *ep)
+/* What a configuration (placement x load) holds for one server, over the runs. */
+struct figs {
+	struct bench_series rps, p50, p99, cpu, irq, csw, sys;
+	bool hung; /* a run was killed: later ones are skipped */
+};
+
+static void add_figs(struct figs *f, const struct result *r)
+{
+	bench_series_add(&f->rps, r->rps);
+	bench_series_add(&f->p50, r->p50);
+	bench_series_add(&f->p99, r->p99);
+	bench_series_add(&f->cpu, r->cpu_us);
+	bench_series_add(&f->irq, r->irq);
+	bench_series_add(&f->csw, r->csw);
+}
+
+/* The name of a row: "http 100 conns +defer, 2 CPUs: requests/s". */
+struct rowname {
+	unsigned int conns;
+	const char *how, *where, *base, *note;
+};
+
+static void row(const struct rowname *n, const char *what, const char *unit, bool higher,
+		const struct bench_series *kev, const struct bench_series *ep)
 {
 	char name[96];
 
-	snprintf(name, sizeof(name), "http %u conns%s, %s: %s", conns, how, where, what);
-	bench_report(&(struct bench_row){name, unit, base, kev, ep, higher_better});
+	snprintf(name, sizeof(name), "http %u conns%s, %s: %s", n->conns, n->how, n->where, what);
+	bench_report_note(&(struct bench_row){name, unit, n->base, kev, ep, higher}, n->note);
+}
+
+/* The rows of one libkevent server in one configuration, against the epoll server. */
+static void report(const struct rowname *n, const struct figs *k, const struct figs *e,
+		   const char *sys_why)
+{
+	struct rowname sys = *n;
+
+	if (sys_why)
+		sys.note = sys_why;
+	row(n, "requests/s", "requests/s", true, &k->rps, &e->rps);
+	row(n, "latency p50", "us", false, &k->p50, &e->p50);
+	row(n, "latency p99", "us", false, &k->p99, &e->p99);
+	row(n, "server CPU/request", "us", false, &k->cpu, &e->cpu);
+	row(&sys, "syscalls/request", "calls", false, &k->sys, &e->sys);
+	row(n, "irq_work/request", "IWI", false, &k->irq, &e->irq);
+	row(n, "ctx sw/request", "switches", false, &k->csw, &e->csw);
+}
+
+/* What the rows say when a server was killed. */
+static const char *hung_note(const struct figs *k, const struct figs *e)
+{
+	if (k->hung && e->hung)
+		return "both servers: one was killed (hang?), later runs skipped";
+	if (k->hung)
+		return "libkevent server killed in a run (hang?), later runs skipped";
+	if (e->hung)
+		return "epoll server killed in a run (hang?), later runs skipped";
+	return NULL;
 }
 
 int main(int argc, char **argv)
 {
 	unsigned int nconns[2] = {100, 1000}, nc = 2, np = 0, ns;
 	const struct placement *pl[NR_PLACEMENTS];
-	struct bench_series rps[2 * NR_PLACEMENTS][NR_SERVERS] = {0},
-			    p50[2 * NR_PLACEMENTS][NR_SERVERS] = {0},
-			    p99[2 * NR_PLACEMENTS][NR_SERVERS] = {0},
-			    cpu[2 * NR_PLACEMENTS][NR_SERVERS] = {0};
-	bool hung[2 * NR_PLACEMENTS][NR_SERVERS] = {{false}};
-	const char *base, *alone = NULL;
+	static struct figs fig[2 * NR_PLACEMENTS][NR_SERVERS];
+	const char *base, *alone = NULL, *sys_why = NULL;
+	bool count = true;
 	struct bench_opts o;
 	int c;
 
 	bench_opts_init(&o, 2.0);
 	o.runs = 3; /* 2 placements x 2 loads x 3 servers: each placement within a minute */
-	while ((c = getopt(argc, argv, BENCH_OPTS "c:w:m:S:p:")) != -1) {
+	while ((c = getopt(argc, argv, BENCH_OPTS "c:w:m:S:p:C")) != -1) {
 		if (bench_opt(&o, c, optarg))
 			continue;
 		if (c == 'c') {
@@ -471,6 +582,8 @@ int main(int argc, char **argv)
 			nc = 1;
 		} else if (c == 'S') {
 			alone = optarg;
+		} else if (c == 'C') {
+			count = false;
 		} else if (c == 'w') {
 			wrk_threads = (unsigned int)strtoul(optarg, NULL, 0);
 		} else if (c == 'm' && (!strcmp(optarg, "et") || !strcmp(optarg, "level"))) {
@@ -503,37 +616,48 @@ int main(int argc, char **argv)
 	}
 	ns = np * nc;
 
-	bench_watchdog(o.runs * ns * NR_SERVERS * (unsigned int)(o.secs + 10) + 30);
+	bench_watchdog((o.runs * (unsigned int)(o.secs + 10) + 12) * ns * NR_SERVERS + 30);
 	bench_begin("http", &o);
 	printf("# wrk: %u thread(s), %.0f s a run; servers %s\n", wrk_threads,
 	       o.secs < 1 ? 1 : o.secs, level ? "level-triggered" : "edge-triggered");
+	if (isnan(bench_irq_work()))
+		printf("# no IWI line in /proc/interrupts: irq_work/request not available\n");
 	for (unsigned int r = 0; r < o.runs; r++)
 		for (unsigned int k = 0; k < ns; k++)
 			for (int s = 0; s < NR_SERVERS; s++) {
 				struct result res;
 
-				if (hung[k][s])
+				if (fig[k][s].hung)
 					continue;
-				res = run(s, pl[k / nc], nconns[k % nc], o.secs);
-				hung[k][s] = res.hung;
-				bench_series_add(&rps[k][s], res.rps);
-				bench_series_add(&p50[k][s], res.p50);
-				bench_series_add(&p99[k][s], res.p99);
-				bench_series_add(&cpu[k][s], res.cpu_us);
+				res = run(s, pl[k / nc], nconns[k % nc], o.secs, false);
+				fig[k][s].hung = res.hung;
+				add_figs(&fig[k][s], &res);
 			}
+	/* System calls: one more run of each, counted, its other figures not kept. */
+	for (unsigned int k = 0; k < ns && count; k++)
+		for (int s = 0; s < NR_SERVERS; s++) {
+			struct result res;
+
+			if (fig[k][s].hung)
+				continue;
+			res = run(s, pl[k / nc], nconns[k % nc], 1, true);
+			fig[k][s].hung = res.hung;
+			bench_series_add(&fig[k][s].sys, res.sys);
+		}
+	if (count && !strcmp(syscount_tool, "none"))
+		sys_why = "not counted: neither perf nor strace could attach";
+	else if (count)
+		printf("# system calls counted by %s, in one more 1 s run of each server\n",
+		       syscount_tool);
+	else
+		sys_why = "not counted (-C)";
 	for (unsigned int k = 0; k < ns; k++)
 		for (int s = KEV; s < EPOLL; s++) {
-			const char *how = s == KEV_DEFER ? " +defer" : "", *at = pl[k / nc]->tag;
-			unsigned int n = nconns[k % nc];
+			struct rowname n = {nconns[k % nc], s == KEV_DEFER ? " +defer" : "",
+					    pl[k / nc]->tag, base,
+					    hung_note(&fig[k][s], &fig[k][EPOLL])};
 
-			report(n, how, at, "requests/s", "requests/s", true, base, &rps[k][s],
-			       &rps[k][EPOLL]);
-			report(n, how, at, "latency p50", "us", false, base, &p50[k][s],
-			       &p50[k][EPOLL]);
-			report(n, how, at, "latency p99", "us", false, base, &p99[k][s],
-			       &p99[k][EPOLL]);
-			report(n, how, at, "server CPU/request", "us", false, base, &cpu[k][s],
-			       &cpu[k][EPOLL]);
+			report(&n, &fig[k][s], &fig[k][EPOLL], sys_why);
 		}
 	return 0;
 }

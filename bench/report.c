@@ -6,6 +6,8 @@
  *
  * It reads only what bench.h writes (one flat object a line, keys in a fixed order with
  * no nesting but the two spreads), so a few lines of matching do instead of a JSON parser.
+ * Reference rows print as such; a row without a ratio prints its note, and a line written
+ * before rows carried notes gets one saying so.
  *
  *   build/bench/report [-m] [file]
  */
@@ -86,6 +88,11 @@ int main(int argc, char **argv)
 		g.higher_is_better = !strncmp(field(line, "higher_is_better") ?: "", "true", 4);
 		spread(line, "kevent_spread", &g.klo, &g.khi);
 		spread(line, "baseline_spread", &g.blo, &g.bhi);
+		g.reference = !strncmp(field(line, "reference") ?: "", "true", 4);
+		str(line, "note", g.note, sizeof(g.note));
+		if ((g.reference || isnan(g.ratio)) && !g.note[0])
+			snprintf(g.note, sizeof(g.note),
+				 "no reason recorded (an older bench line)");
 		bench_print_fig(stdout, &g, markdown);
 		rows++;
 	}

@@ -185,9 +185,13 @@ static void usage(void)
 	exit(2);
 }
 
-/* The rows of one placement and mode: p50 and p99 at each gap, against epoll_wait. */
+/*
+ * The rows of one placement and mode: p50 and p99 at each gap, against epoll_wait. why: the
+ * reason the rows have no figures (NULL when they were measured).
+ */
 static void report(struct bench_series (*p50)[NR_GAPS][NR_MODES],
-		   struct bench_series (*p99)[NR_GAPS][NR_MODES], enum place pl, enum mode m)
+		   struct bench_series (*p99)[NR_GAPS][NR_MODES], enum place pl, enum mode m,
+		   const char *why)
 {
 	for (unsigned int g = 0; g < NR_GAPS; g++) {
 		char s1[64], s2[64];
@@ -195,10 +199,12 @@ static void report(struct bench_series (*p50)[NR_GAPS][NR_MODES],
 
 		snprintf(s1, sizeof(s1), "%s %s %uus gap: p50", what, place_name[pl], gaps_us[g]);
 		snprintf(s2, sizeof(s2), "%s %s %uus gap: p99", what, place_name[pl], gaps_us[g]);
-		bench_report(&(struct bench_row){s1, "us", "epoll_wait", &p50[pl][g][m],
-						 &p50[pl][g][EPOLL], false});
-		bench_report(&(struct bench_row){s2, "us", "epoll_wait", &p99[pl][g][m],
-						 &p99[pl][g][EPOLL], false});
+		bench_report_note(&(struct bench_row){s1, "us", "epoll_wait", &p50[pl][g][m],
+						      &p50[pl][g][EPOLL], false},
+				  why);
+		bench_report_note(&(struct bench_row){s2, "us", "epoll_wait", &p99[pl][g][m],
+						      &p99[pl][g][EPOLL], false},
+				  why);
 	}
 }
 
@@ -245,9 +251,15 @@ int main(int argc, char **argv)
 				}
 	for (int pl = 0; pl < NR_PLACES; pl++)
 		for (int m = KEV; m < NR_MODES; m += 2) {
+			const char *why = NULL;
+
 			if (m == KEV_SPIN && pl == SAME_CPU)
 				continue;
-			report(p50, p99, pl, m);
+			if (pl == CROSS_CPU && !two_cpus)
+				why = "not measured: one CPU online";
+			else if (m == KEV_SPIN && !have_spin)
+				why = "not measured: this kevent.h has no KEVENT_HAVE_SPIN";
+			report(p50, p99, pl, m, why);
 		}
 	return 0;
 }
