@@ -195,7 +195,7 @@ static void kev_ctl_add(struct kev_queue *q, struct ukevent *e, struct kev_pendi
 	}
 	err = kev_check_request(src, e);
 	/* The same descriptor number may name a new object now: the old interest went (K17). */
-	if (!err && it && it->src->alive && !it->src->alive(it)) {
+	if (!err && it && it->src->named && !it->src->named(it)) {
 		kev_interest_free(q, it);
 		it = NULL;
 	}
@@ -276,7 +276,7 @@ static void kev_ctl_one(struct kev_queue *q, unsigned int cmd, struct ukevent *e
 		return;
 	}
 	it = kev_find(q, e);
-	if (it && cmd == KEVENT_CTL_MODIFY && it->src->alive && !it->src->alive(it)) {
+	if (it && cmd == KEVENT_CTL_MODIFY && it->src->named && !it->src->named(it)) {
 		kev_interest_free(q, it); /* closed since: already gone (K17) */
 		it = NULL;
 	}

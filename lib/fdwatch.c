@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -173,7 +174,7 @@ static bool kev_fdnode_alive(struct kev_queue *q, const struct kev_fdnode *n)
 }
 
 /* The interest's descriptor still names the file its registration was made for. */
-bool kev_fdwatch_alive(struct kev_queue *q, const struct kev_interest *it)
+bool kev_fdwatch_named(struct kev_queue *q, const struct kev_interest *it)
 {
 	return it->fdn && kev_fdnode_alive(q, it->fdn);
 }
@@ -322,6 +323,47 @@ void kev_fdwatch_harvest_level(struct kev_queue *q)
 
 	for (int i = 0; i < n; i++)
 		kev_fdwatch_dispatch(q, ev[i].data.u64, ev[i].events);
+}
+
+/*
+ * The sweep (K17): an interest whose descriptor was closed without REMOVE, and whose number
+ * nothing has taken again, is found here. Each call looks at a few numbers, at most every
+ * KEV_SWEEP_NS: a queue lets go of what closed descriptors held within a bounded time, at
+ * a bounded cost (a system call per interest looked at).
+ */
+#define KEV_SWEEP_NS	  100000000ULL
+#define KEV_SWEEP_NODES	  16   /* numbers looked at per sweep */
+#define KEV_SWEEP_BUCKETS 4096 /* empty buckets cost a load each */
+#define KEV_SWEEP_MAX	  16   /* interests of one number looked at per sweep */
+
+static void kev_fdnode_sweep(struct kev_hnode *h, void *arg)
+{
+	struct kev_fdnode *n = kev_container_of(h, struct kev_fdnode, hnode);
+	struct kev_interest *gone[KEV_SWEEP_MAX], *it;
+	unsigned int ngone = 0, seen = 0;
+
+	for (it = n->head; it && seen < KEV_SWEEP_MAX; it = it->fd_next, seen++)
+		if (it->src->named && !it->src->named(it))
+			gone[ngone++] = it;
+	/* Freeing may free the node: gone[] holds interests, each freed once. */
+	for (unsigned int i = 0; i < ngone; i++)
+		kev_interest_free(arg, gone[i]);
+}
+
+void kev_fdwatch_sweep(struct kev_queue *q)
+{
+	struct timespec ts;
+	__u64 now;
+
+	if (!q->fdnodes.count)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+	if (now < q->sweep_at)
+		return;
+	q->sweep_at = now + KEV_SWEEP_NS;
+	kev_htab_scan(&q->fdnodes, &q->sweep_cursor, KEV_SWEEP_BUCKETS, KEV_SWEEP_NODES,
+		      kev_fdnode_sweep, q);
 }
 
 static void kev_fdnode_free_node(struct kev_hnode *h, void *q)

@@ -81,16 +81,31 @@ void kev_htab_remove(struct kev_htab *t, struct kev_hnode *node)
 	}
 }
 
+/* Visit the nodes of bucket i; returns how many. */
+static uint32_t kev_htab_bucket(struct kev_htab *t, uint32_t i,
+				void (*fn)(struct kev_hnode *node, void *arg), void *arg)
+{
+	struct kev_hnode *n = t->buckets[i], *next;
+	uint32_t seen = 0;
+
+	for (; n; n = next, seen++) {
+		next = n->next;
+		fn(n, arg);
+	}
+	return seen;
+}
+
 void kev_htab_each(struct kev_htab *t, void (*fn)(struct kev_hnode *node, void *arg), void *arg)
 {
-	uint32_t i;
+	for (uint32_t i = 0; t->buckets && i <= t->mask; i++)
+		kev_htab_bucket(t, i, fn, arg);
+}
 
-	for (i = 0; t->buckets && i <= t->mask; i++) {
-		struct kev_hnode *n = t->buckets[i], *next;
+void kev_htab_scan(struct kev_htab *t, uint32_t *cursor, uint32_t buckets, uint32_t nodes,
+		   void (*fn)(struct kev_hnode *node, void *arg), void *arg)
+{
+	uint32_t seen = 0;
 
-		for (; n; n = next) {
-			next = n->next;
-			fn(n, arg);
-		}
-	}
+	for (; t->buckets && buckets-- && seen < nodes; *cursor = (*cursor + 1) & t->mask)
+		seen += kev_htab_bucket(t, *cursor & t->mask, fn, arg);
 }

@@ -33,6 +33,13 @@ void kev_htab_remove(struct kev_htab *t, struct kev_hnode *node);
 
 /* Visit every node; fn may remove the node it is given. */
 void kev_htab_each(struct kev_htab *t, void (*fn)(struct kev_hnode *node, void *arg), void *arg);
+/*
+ * A table walked a little at a time: visit the buckets from *cursor on (wrapping) until
+ * `nodes` nodes or `buckets` buckets were seen, and move the cursor past them. fn may
+ * remove the node it is given.
+ */
+void kev_htab_scan(struct kev_htab *t, uint32_t *cursor, uint32_t buckets, uint32_t nodes,
+		   void (*fn)(struct kev_hnode *node, void *arg), void *arg);
 
 static inline uint64_t kev_hash64(uint64_t x)
 {

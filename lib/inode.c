@@ -4,8 +4,8 @@
  * inode timestamp tracepoints (bpf/inode.bpf.c). The kernel finds it by (s_dev, i_ino)
  * in kev_inodes, which the library mirrors here and writes whole, like kev_sockets.
  *
- * What the kernel side cannot settle is settled at delivery (kev_inode_alive(), run by the
- * core just before it copies an event out):
+ * What the kernel side cannot settle is settled at delivery (kev_inode_complete(), run by
+ * the core just before it copies an event out):
  * - deletion: the programs flag "maybe deleted" (KEV_PEND_HUP); fstat() tells. That
  *   fstat() also marks the inode's times as queried, which makes the kernel give the
  *   next change a fine-grained timestamp, so no change after a delivery goes unseen;
@@ -435,14 +435,15 @@ static int kev_inode_add(struct kev_queue *q, struct kev_interest *it)
 		it->priv = NULL;
 	}
 	pthread_mutex_unlock(&ino.lock);
-	return err;
+	/* On its number's node: the sweep finds it once the descriptor is closed (K18, K25). */
+	return err ? err : kev_fdwatch_add(q, it, 0);
 }
 
 static void kev_inode_del(struct kev_queue *q, struct kev_interest *it)
 {
 	struct kev_inode_state *st = it->priv;
 
-	(void)q;
+	kev_fdwatch_del(q, it);
 	if (!st)
 		return;
 	pthread_mutex_lock(&ino.lock);
@@ -462,23 +463,26 @@ static int kev_inode_modify(struct kev_queue *q, struct kev_interest *it)
 	return err;
 }
 
-/*
- * Called by the core right before it copies an event out (and before ADD / MODIFY reuse
- * an identity): the one point where the source sees a delivery, so the event is
- * completed here. The interest is the core's and never const; the callback's type only
- * promises the core that nothing but this source's own state changes.
- */
-static bool kev_inode_alive(const struct kev_interest *cit)
+/* The descriptor may have been closed, and its number reused, since the ADD. */
+static bool kev_inode_named(const struct kev_interest *it)
 {
-	struct kev_inode_state *st = cit->priv;
-	struct kev_interest *it;
+	const struct kev_inode_state *st = it->priv;
+	struct stat sb;
+
+	return st && !fstat(it->fd, &sb) && sb.st_dev == st->st_dev && sb.st_ino == st->st_ino;
+}
+
+/*
+ * Called by the core right before it copies an event out: the one point where the source
+ * sees a delivery, so the event is completed here (the child concerned, or the deletion of
+ * the watched inode itself).
+ */
+static void kev_inode_complete(struct kev_interest *it)
+{
+	struct kev_inode_state *st = it->priv;
 	struct stat sb;
 	__u64 child;
 
-	/* The descriptor may have been closed, and its number reused, since the ADD. */
-	if (!st || fstat(cit->fd, &sb) || sb.st_dev != st->st_dev || sb.st_ino != st->st_ino)
-		return false;
-	it = st->it;
 	pthread_mutex_lock(&ino.lock);
 	kev_inode_drain();
 	child = st->nchild == 1 ? st->child : 0;
@@ -486,13 +490,12 @@ static bool kev_inode_alive(const struct kev_interest *cit)
 	pthread_mutex_unlock(&ino.lock);
 	it->ret_data[0] = (__u32)child;
 	it->ret_data[1] = (__u32)(child >> 32);
-	if (!sb.st_nlink) {
+	if (!fstat(it->fd, &sb) && !sb.st_nlink) {
 		/* K18: the watched inode itself was deleted: BROKEN once, then gone. */
 		it->ret_flags |= KEVENT_RET_BROKEN;
 		it->ret_data[0] = 0;
 		it->ret_data[1] = (__u32)-ENOENT;
 	}
-	return true;
 }
 
 KEV_API int kevent_inode_entries(int kevent_fd, const struct ukevent *ev,
@@ -544,5 +547,6 @@ const struct kev_source kev_inode_source = {
     .add = kev_inode_add,
     .del = kev_inode_del,
     .modify = kev_inode_modify,
-    .alive = kev_inode_alive,
+    .named = kev_inode_named,
+    .complete = kev_inode_complete,
 };

@@ -58,13 +58,18 @@ struct kev_source {
 	short (*pollmask)(const struct kev_interest *it);
 	/* Turn poll() results into event bits; may mark the interest broken. */
 	__u32 (*classify)(struct kev_interest *it, short revents);
-	/* Does the registered descriptor still name the watched object? NULL: always. */
-	bool (*alive)(const struct kev_interest *it);
+	/*
+	 * Does the registered descriptor still name the watched object? NULL: always. No side
+	 * effects: asked at delivery, by ADD and MODIFY, and by the sweep (fdwatch.c).
+	 */
+	bool (*named)(const struct kev_interest *it);
 	/*
 	 * The kernel side checks the descriptor at each event and says when it cannot
-	 * (KEV_PEND_VERIFY): alive() is asked only then, and for what epoll reports.
+	 * (KEV_PEND_VERIFY): named() is asked at delivery only then, and before a probe.
 	 */
 	bool kernel_checks_fd;
+	/* The last word before an event is copied out (fills ret_data, may mark it broken). */
+	void (*complete)(struct kev_interest *it);
 	/* The slot counts merged firings, collected at delivery into ret_data[1] (K19). */
 	bool counts;
 	/* End of a kevent_ctl() call: push what the source batched to the kernel. */
@@ -102,7 +107,7 @@ struct kev_interest {
 	struct kev_interest *fd_next;
 	__u32 fd_events;  /* EPOLL* this interest needs, edge-triggered */
 	__u32 lvl_events; /* EPOLL* it is re-checked on in level mode (0: not yet, or ET) */
-	/* poll.c, pipe.c: the queue (alive); aio.c: the transfer; signal.c: arrivals before ADD */
+	/* poll.c, pipe.c: the queue (named); aio.c: the transfer; signal.c: arrivals before ADD */
 	union {
 		void *priv;
 		__u64 priv_u64;
@@ -134,6 +139,8 @@ struct kev_queue {
 	struct kev_htab ids;	 /* kev_interest by identity */
 	struct kev_htab fdnodes; /* kev_fdnode by descriptor */
 	unsigned int fdregs;	 /* of those, nodes with an epoll registration */
+	__u64 sweep_at;		 /* fdwatch.c: when to look for closed descriptors next */
+	uint32_t sweep_cursor;
 	__u32 fdnode_gen;	 /* tells a node from an older one on the same descriptor */
 	struct kev_list ready;
 	int lvl_fd; /* epoll set, level-triggered, nested in fd: level-mode re-checks (K13) */
@@ -251,7 +258,8 @@ void kev_fdwatch_free_all(struct kev_queue *q);
 unsigned int kev_fdwatch_others(struct kev_queue *q, const struct kev_interest *it,
 				const struct kev_source *src, struct kev_interest **out,
 				unsigned int max);
-bool kev_fdwatch_alive(struct kev_queue *q, const struct kev_interest *it);
+bool kev_fdwatch_named(struct kev_queue *q, const struct kev_interest *it);
+void kev_fdwatch_sweep(struct kev_queue *q);
 
 /* Sources. */
 extern const struct kev_source kev_socket_source;
@@ -266,7 +274,7 @@ extern const struct kev_source kev_inode_source;
 /* poll.c: descriptor watches shared by KEVENT_POLL and KEVENT_PIPE */
 int kev_pollfd_add(struct kev_queue *q, struct kev_interest *it, __u32 epoll_events);
 void kev_pollfd_del(struct kev_queue *q, struct kev_interest *it);
-bool kev_pollfd_alive(const struct kev_interest *it);
+bool kev_pollfd_named(const struct kev_interest *it);
 
 /* ctl.c */
 void kev_sources_flush(struct kev_queue *q);

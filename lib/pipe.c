@@ -64,7 +64,7 @@ static __u32 kev_pipe_classify(struct kev_interest *it, short revents)
 	__u32 bits = 0;
 
 	if (revents & POLLNVAL)
-		return 0; /* closed: alive() drops it at delivery */
+		return 0; /* closed: named() drops it at delivery */
 	if (revents & POLLIN)
 		bits |= KEVENT_SOCKET_RECV;
 	else if (revents & POLLHUP)
@@ -85,5 +85,5 @@ const struct kev_source kev_pipe_source = {
 	.modify = kev_pipe_modify,
 	.pollmask = kev_pipe_pollmask,
 	.classify = kev_pipe_classify,
-	.alive = kev_pollfd_alive,
+	.named = kev_pollfd_named,
 };

@@ -9,7 +9,7 @@
  * none of the requested bits is ready, it is delivered once as BROKEN and the interest
  * goes (a hung-up pipe would otherwise be ready, unasked, forever).
  *
- * A descriptor closed behind our back: epoll drops its registration, and alive() sees that
+ * A descriptor closed behind our back: epoll drops its registration, and named() sees that
  * the number no longer names the registered file (kcmp, fdwatch.c), even when it has been
  * reused since. A dev/ino check would not do: every eventfd, timerfd or signalfd shares
  * one anonymous inode. Its interests then go silently at delivery.
@@ -46,9 +46,9 @@ void kev_pollfd_del(struct kev_queue *q, struct kev_interest *it)
 	kev_fdwatch_del(q, it);
 }
 
-bool kev_pollfd_alive(const struct kev_interest *it)
+bool kev_pollfd_named(const struct kev_interest *it)
 {
-	return kev_fdwatch_alive(it->priv, it);
+	return kev_fdwatch_named(it->priv, it);
 }
 
 static int kev_poll_add(struct kev_queue *q, struct kev_interest *it)
@@ -72,7 +72,7 @@ static __u32 kev_poll_classify(struct kev_interest *it, short revents)
 	__u32 bits = seen & it->uk.event;
 
 	if (revents & POLLNVAL)
-		return 0; /* closed: alive() drops it at delivery */
+		return 0; /* closed: named() drops it at delivery */
 	it->ret_data[0] = seen;
 	if (!bits && seen) {
 		it->ret_flags |= KEVENT_RET_BROKEN;
@@ -88,5 +88,5 @@ const struct kev_source kev_poll_source = {
 	.modify = kev_poll_modify,
 	.pollmask = kev_poll_pollmask,
 	.classify = kev_poll_classify,
-	.alive = kev_pollfd_alive,
+	.named = kev_pollfd_named,
 };

@@ -151,7 +151,7 @@ static bool kev_still_there(struct kev_interest *it, __u32 bits, bool probe)
 {
 	bool ask = !it->src->kernel_checks_fd || (bits & KEV_PEND_VERIFY) || probe;
 
-	return !it->src->alive || !ask || it->src->alive(it);
+	return !it->src->named || !ask || it->src->named(it);
 }
 
 /*
@@ -182,6 +182,8 @@ static bool kev_take(struct kev_queue *q, struct kev_interest *it, struct ukeven
 		bits = it->uk.event;
 	else if (probe)
 		kev_check(&it, 1, &bits); /* K14 and K17: the event is what is true now */
+	if (it->src->complete)
+		it->src->complete(it);
 	bits &= it->uk.event;
 	if (it->ret_flags & KEVENT_RET_BROKEN)
 		bits = bits ? bits : it->uk.event; /* say which interest broke */

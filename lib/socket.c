@@ -377,7 +377,7 @@ static short kev_sock_pollmask(const struct kev_interest *it)
 }
 
 /* Does the descriptor still name the socket the interest was made for? */
-static bool kev_sock_alive(const struct kev_interest *it)
+static bool kev_sock_named(const struct kev_interest *it)
 {
 	struct kev_sock_val v;
 
@@ -412,7 +412,7 @@ static __u32 kev_sock_hangup(struct kev_interest *it, short revents)
 {
 	__u32 err;
 
-	if (!kev_sock_alive(it))
+	if (!kev_sock_named(it))
 		return KEV_PEND_DEAD;
 	if (kev_sock_readable(it))
 		return 0;
@@ -457,7 +457,7 @@ const struct kev_source kev_socket_source = {
 	.modify = kev_sock_modify,
 	.pollmask = kev_sock_pollmask,
 	.classify = kev_sock_classify,
-	.alive = kev_sock_alive,
+	.named = kev_sock_named,
 	.kernel_checks_fd = true,
 	.flush = kev_sock_flush,
 	.release = kev_sock_release,

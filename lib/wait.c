@@ -222,6 +222,7 @@ static int kev_collect(struct kev_queue *q, struct ukevent *out, unsigned int mi
 	pthread_mutex_lock(&q->lock);
 	kev_awake(q, 1);
 	gen = q->wake_gen;
+	kev_fdwatch_sweep(q);
 	while (!q->closed) {
 		kev_harvest(q);
 		got += kev_deliver(q, out ? out + got : NULL, max_nr - got, &taken);

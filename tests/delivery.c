@@ -4,6 +4,7 @@
  * broadcast delivery across queues and threads (K15), timeouts, min_nr and signals (K16).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -513,4 +514,73 @@ Test(delivery, k15_defer_wakeup_sleeper_is_woken,
 	cr_assert_eq(g.ret, 1);
 	cr_assert_eq(g.buf[0].id.raw[0], (__u32)rx);
 	kt_close_pair(q, rx, tx);
+}
+
+Test(delivery, k13_level_survives_modify,
+     .description = "K13/K8: level mode stays level after MODIFY to RECV|SEND and back to RECV: "
+		    "unread data is delivered at every wait")
+{
+	struct ukevent uk, ev[4];
+	int q = kt_queue(), a, b;
+
+	kt_tcp_pair(&a, &b);
+	uk = kt_sock_ev(a, KEVENT_SOCKET_RECV, 0);
+	kt_add(q, uk);
+	kt_send(b, 1);
+	kt_next(q, KEVENT_SOCKET, (__u32)a);
+	kt_drain(a);
+	kt_expect_none(q);
+	uk.event = KEVENT_SOCKET_RECV | KEVENT_SOCKET_SEND;
+	kt_done(q, KEVENT_CTL_MODIFY, uk);
+	uk.event = KEVENT_SOCKET_RECV;
+	kt_done(q, KEVENT_CTL_MODIFY, uk);
+	/* Whatever MODIFY queued (the socket was writable), then new data, left unread. */
+	kt_get(q, 0, 4, ev, 0);
+	kt_send(b, 1);
+	for (int round = 0; round < 3; round++)
+		cr_assert_eq(kt_next(q, KEVENT_SOCKET, (__u32)a).event, KEVENT_SOCKET_RECV,
+			     "round %d: unread data not delivered again", round);
+	kt_close_pair(q, a, b);
+}
+
+/* CPU time this thread has used, in ms. */
+static long kt_thread_cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+Test(delivery, k13_send_only_peer_shutdown_no_busy_loop,
+     .description = "K13/K16: a SEND interest on a full socket whose peer shut its write side: "
+		    "the wait sleeps (no event, no busy loop)")
+{
+	int q = kt_queue(), a, b, small = 4096, n;
+	char buf[4096] = { 0 };
+	struct ukevent ev[4];
+	long cpu;
+
+	kt_tcp_pair(&a, &b);
+	setsockopt(a, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	setsockopt(b, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	kt_add(q, kt_sock_ev(a, KEVENT_SOCKET_SEND, KEVENT_REQ_ALWAYS_QUEUE));
+	kt_next(q, KEVENT_SOCKET, (__u32)a); /* delivered once, in level mode */
+	fcntl(a, F_SETFL, O_NONBLOCK);
+	/* Full until the peer reads, which it never does: its receive buffer fills too. */
+	for (int quiet = 0; quiet < 3;) {
+		quiet = send(a, buf, sizeof(buf), MSG_NOSIGNAL) > 0 ? 0 : quiet + 1;
+		if (quiet)
+			kt_sleep_ms(10);
+	}
+	kt_get(q, 0, 4, ev, 0);
+	shutdown(b, SHUT_WR);
+	kt_sleep_ms(20);
+	cpu = kt_thread_cpu_ms();
+	n = kt_get(q, 1, 4, ev, 300);
+	cpu = kt_thread_cpu_ms() - cpu;
+	cr_assert_eq(n, 0, "an event for a socket that cannot take data: %#x", ev[0].event);
+	/* A generous bound, not a timing: a loop around a ready epoll set burns all 300 ms. */
+	cr_assert_lt(cpu, 100, "the wait used %ld ms of CPU in 300 ms", cpu);
+	kt_close_pair(q, a, b);
 }

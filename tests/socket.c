@@ -4,6 +4,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -217,7 +219,8 @@ Test(socket, k17_unix_dgram_recv, .description = "K17: AF_UNIX datagram gives RE
 }
 
 Test(socket, k17_unix_stream_peer_close,
-     .description = "K17: an AF_UNIX stream peer closing is noticed")
+     .description = "K17: an AF_UNIX stream peer closing with nothing left to read is BROKEN "
+		    "(-EPIPE) once")
 {
 	struct ukevent got;
 	int q, sv[2];
@@ -228,10 +231,183 @@ Test(socket, k17_unix_stream_peer_close,
 	kt_expect_none(q);
 	close(sv[1]);
 	got = sock_event(q, sv[0], KEVENT_REQ_ET, NULL);
-	cr_assert((got.event & KEVENT_SOCKET_RECV) || (got.ret_flags & KEVENT_RET_BROKEN),
-		  "event %#x ret_flags %#x", got.event, got.ret_flags);
+	cr_assert_eq(got.ret_flags, KEVENT_RET_BROKEN, "ret_flags %#x, want BROKEN", got.ret_flags);
+	cr_assert_eq((int)got.ret_data[1], -EPIPE, "ret_data[1] %d", (int)got.ret_data[1]);
+	cr_assert_eq(got.event, KEVENT_SOCKET_RECV, "which interest broke: %#x", got.event);
+	kt_expect_none(q);
 	close(sv[0]);
 	kt_close(q);
+}
+
+/* A connection whose peer sends len bytes, then resets it (SO_LINGER 0). */
+static void kt_send_then_reset(int b, size_t len)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	kt_send(b, len);
+	cr_assert_eq(setsockopt(b, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	close(b);
+}
+
+/* K17: the data first, as RECV (mode: 0 or ET), then BROKEN with the reset's errno. */
+static void kt_data_then_broken(__u32 mode)
+{
+	struct ukevent got;
+	char buf[16];
+	int q, a, b;
+
+	q = kt_queue();
+	kt_tcp_pair(&a, &b);
+	watch(q, a, KEVENT_SOCKET_RECV, mode, &a);
+	kt_send_then_reset(b, 5);
+	got = sock_event(q, a, mode, &a);
+	cr_assert_eq(got.ret_flags, 0, "with 5 bytes unread: ret_flags %#x (%d), want RECV",
+		     got.ret_flags, (int)got.ret_data[1]);
+	cr_assert_eq(got.event, KEVENT_SOCKET_RECV);
+	cr_assert_eq(recv(a, buf, sizeof(buf), MSG_DONTWAIT), 5, "the 5 bytes: %m");
+	got = sock_event(q, a, mode, &a);
+	cr_assert_eq(got.ret_flags, KEVENT_RET_BROKEN, "read dry: ret_flags %#x", got.ret_flags);
+	cr_assert_eq((int)got.ret_data[1], -ECONNRESET, "ret_data[1] %d", (int)got.ret_data[1]);
+	kt_expect_none(q);
+	close(a);
+	kt_close(q);
+}
+
+Test(socket, k17_data_then_broken_level,
+     .description = "K17: data, then a reset: RECV while data remains, BROKEN once it is read")
+{
+	kt_data_then_broken(0);
+}
+
+Test(socket, k17_data_then_broken_et,
+     .description = "K17: the same with ET: the pending reset is looked at again after the call")
+{
+	kt_data_then_broken(KEVENT_REQ_ET);
+}
+
+/* A TCP port bound on 127.0.0.1 that nobody listens on; *holder keeps it. */
+static struct sockaddr_in kt_closed_port(int *holder)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+
+	*holder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(*holder, 0);
+	cr_assert_eq(bind(*holder, (struct sockaddr *)&sa, len), 0, "bind: %m");
+	cr_assert_eq(getsockname(*holder, (struct sockaddr *)&sa, &len), 0);
+	return sa;
+}
+
+Test(socket, k17_refused_connect_leaves_so_error,
+     .description = "K17: a refused nonblocking connect is BROKEN with -ECONNREFUSED, and "
+		    "SO_ERROR still says ECONNREFUSED for the application")
+{
+	int q = kt_queue(), holder, c, soerr = 0;
+	struct sockaddr_in sa = kt_closed_port(&holder);
+	socklen_t len = sizeof(soerr);
+	struct ukevent got;
+
+	c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	cr_assert_geq(c, 0);
+	cr_assert(connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EINPROGRESS ||
+		  errno == ECONNREFUSED, "connect: %m");
+	watch(q, c, KEVENT_SOCKET_SEND, KEVENT_REQ_ALWAYS_QUEUE, &c);
+	got = sock_event(q, c, KEVENT_REQ_ALWAYS_QUEUE, &c);
+	cr_assert(got.ret_flags & KEVENT_RET_BROKEN, "ret_flags %#x", got.ret_flags);
+	cr_assert_eq((int)got.ret_data[1], -ECONNREFUSED, "ret_data[1] %d", (int)got.ret_data[1]);
+	cr_assert_eq(getsockopt(c, SOL_SOCKET, SO_ERROR, &soerr, &len), 0);
+	cr_assert_eq(soerr, ECONNREFUSED, "the library consumed SO_ERROR: it reads %d", soerr);
+	close(c);
+	close(holder);
+	kt_close(q);
+}
+
+Test(socket, k17_recv_on_listener_is_accept,
+     .description = "K17: on a listening socket RECV is the readiness ACCEPT is, at ADD and later")
+{
+	struct ukevent uk, got;
+	int q = kt_queue(), l = kt_tcp_listener(), c, c2;
+
+	watch(q, l, KEVENT_SOCKET_RECV, KEVENT_REQ_ET, &l);
+	c = kt_tcp_connect(l);
+	got = sock_event(q, l, KEVENT_REQ_ET, &l);
+	cr_assert_eq(got.event, KEVENT_SOCKET_RECV, "event %#x", got.event);
+	/* A connection already waiting is ready at ADD (K9). */
+	uk = kt_sock_ev(l, KEVENT_SOCKET_RECV, 0);
+	uk.user[0] = 1;
+	cr_assert_eq(kt_ctl1(q, KEVENT_CTL_ADD, &uk), KEVENT_RET_DONE);
+	cr_assert_eq(uk.event, KEVENT_SOCKET_RECV);
+	c2 = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	cr_assert_geq(c2, 0);
+	close(c2);
+	close(c);
+	close(l);
+	kt_close(q);
+}
+
+/* Put fd on number `to` (closing what was there), and return `to`. */
+static int kt_move_to(int fd, int to)
+{
+	cr_assert_eq(dup2(fd, to), to, "dup2: %m");
+	close(fd);
+	return to;
+}
+
+Test(socket, k17_number_reused_after_dup_close,
+     .description = "K17/K25: dup, close, and a new connection on the number: the old "
+		    "connection's data is never delivered under it, and the interest goes")
+{
+	struct kevent_stats st;
+	int q = kt_queue(), a, b, d, c, e, n;
+
+	kt_tcp_pair(&a, &b);
+	watch(q, a, KEVENT_SOCKET_RECV, 0, &a);
+	d = dup(a);
+	cr_assert_geq(d, 0);
+	close(a);
+	kt_tcp_pair(&c, &e);
+	c = kt_move_to(c, a); /* a new connection lands on a's number */
+	kt_send(b, 3);	      /* to the old connection, still open through d */
+	kt_wait_readable(d);
+	kt_expect_none(q);
+	kt_send(e, 3); /* and the new one is not watched at all */
+	kt_wait_readable(c);
+	kt_expect_none(q);
+	for (n = 0; n < KT_WAIT_MS / 20; n++) {
+		cr_assert_eq(kevent_stats(q, &st), 0);
+		if (!st.interests)
+			break;
+		kt_get(q, 1, 1, &(struct ukevent){ 0 }, 20);
+	}
+	cr_assert_eq(st.interests, 0, "the interest on the closed number stayed");
+	close(d);
+	close(e);
+	kt_close_pair(q, b, c);
+}
+
+Test(socket, k17_readd_after_dup_close_remove,
+     .description = "K17/K8: d = dup(s), ADD on d, close(d), REMOVE on d, dup2(s, d): ADD on "
+		    "d registers again (no EEXIST) and MODIFY finds it")
+{
+	int q = kt_queue(), a, b, d;
+	struct ukevent uk;
+
+	kt_tcp_pair(&a, &b);
+	d = dup(a);
+	cr_assert_geq(d, 0);
+	uk = kt_sock_ev(d, KEVENT_SOCKET_RECV | KEVENT_SOCKET_SEND, KEVENT_REQ_ALWAYS_QUEUE);
+	kt_add(q, uk);
+	close(d);
+	kt_ctl1(q, KEVENT_CTL_REMOVE, &uk);
+	cr_assert_eq(dup2(a, d), d);
+	kt_add(q, uk);
+	uk.event = KEVENT_SOCKET_RECV;
+	kt_done(q, KEVENT_CTL_MODIFY, uk);
+	kt_send(b, 1);
+	cr_assert_eq(kt_next(q, KEVENT_SOCKET, (__u32)d).event & KEVENT_SOCKET_RECV,
+		     KEVENT_SOCKET_RECV);
+	close(d);
+	kt_close_pair(q, a, b);
 }
 
 Test(socket, k17_close_removes_silently,
