@@ -45,13 +45,10 @@ struct kev_slot {
 /* Per-queue counters the BPF side writes and the library reads without a system call. */
 struct kev_qstat {
 	__u64 overflows; /* records the ring buffer had no room for */
-	/*
-	 * Threads of the queue inside a call and not asleep: they will look at the ring before
-	 * sleeping, so a record needs no wake-up (a wake-up costs over a microsecond).
-	 */
-	__u32 awake;
-	__u32 pad;
 };
+
+/* A record naming no slot: an overflow marker, there only to wake the queue (K24). */
+#define KEV_SLOT_NONE 0xffffffffu
 
 #define KEV_TIMER_ONESHOT 0x1
 

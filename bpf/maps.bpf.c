@@ -17,20 +17,28 @@ static __always_inline void kev_count_overflow(__u32 queue)
 static __always_inline void kev_push(const struct kev_target *t, __u32 type, __u32 bits,
 				     __u32 data)
 {
-	__u32 q = t->queue;
+	__u32 q = t->queue, slot = t->slot;
 	void *ring = bpf_map_lookup_elem(&kev_rings, &q);
-	struct kev_qstat *st = bpf_map_lookup_elem(&kev_qstats, &q);
 	struct ukevent *e;
 
-	if (!ring || !st)
+	if (!ring)
 		return;
 	e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
 	if (!e) {
-		/* The bits stay pending in the slot: the library rescans slots on overflow. */
+		/*
+		 * The bits stay pending in the slot, and the library rescans the slots when it sees
+		 * the count move (K24). It may have drained the ring and gone to sleep between the
+		 * failed reserve and the count: a marker record, naming no slot, then wakes it. No
+		 * room for that either: it has not drained yet, and sees the count when it does
+		 * (the add is a full barrier before this reserve reads consumer_pos).
+		 */
 		kev_count_overflow(q);
-		return;
+		e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
+		if (!e)
+			return;
+		slot = KEV_SLOT_NONE;
 	}
-	e->id.raw[0] = t->slot;
+	e->id.raw[0] = slot;
 	e->id.raw[1] = t->gen;
 	e->type = type;
 	e->event = bits;
@@ -40,11 +48,10 @@ static __always_inline void kev_push(const struct kev_target *t, __u32 type, __u
 	e->ret_data[1] = 0;
 	e->user_u64 = bpf_get_smp_processor_id(); /* where it was pushed (kev_yield()) */
 	/*
-	 * The reserve moved producer_pos; this fully ordered read of `awake` comes after it.
-	 * Pairs with the library's decrement before it checks the ring and sleeps
-	 * (kev_sleep()): either it sees this record, or this sees it asleep and wakes it.
+	 * The kernel wakes the queue only if this record is the first the library has not
+	 * consumed: while the library holds a record back, nothing is raised (ringbuf.c).
 	 */
-	bpf_ringbuf_submit(e, __sync_fetch_and_add(&st->awake, 0) ? BPF_RB_NO_WAKEUP : 0);
+	bpf_ringbuf_submit(e, 0);
 }
 
 /*

@@ -167,7 +167,7 @@ static int kev_inode_setup(void)
 	ino.seen_lost = __atomic_load_n(&ino.ctl->log_lost, __ATOMIC_ACQUIRE);
 	/* kev_rb_close() closes the descriptor: the ring gets its own. */
 	log = fcntl(log, F_DUPFD_CLOEXEC, 0);
-	err = log < 0 ? -errno : kev_rb_open(&ino.log, log, KEV_INODE_LOG_BYTES);
+	err = log < 0 ? -errno : kev_rb_open(&ino.log, log, KEV_INODE_LOG_BYTES, false);
 	if (err) {
 		if (log >= 0)
 			close(log);

@@ -122,6 +122,9 @@ struct kev_rb {
 	void *data;
 	size_t mask;
 	size_t page;
+	unsigned long cons; /* processed up to here */
+	unsigned long held; /* the last record processed starts here */
+	bool hold;	    /* a drain publishes `held`, not `cons` (ringbuf.c) */
 };
 
 struct kev_queue {
@@ -148,17 +151,16 @@ struct kev_queue {
 	/* The caller's kevent_ring (K3): [uidx, kidx) holds `used` uncommitted events. */
 	struct kevent_ring *ring;
 	unsigned int ring_size, kidx, uidx, used, over;
-	pthread_cond_t space; /* kevent_wait() waiting for a commit (K4) */
+	__u32 space_seq;	  /* futex: bumped when a commit frees slots (K4), or a wake-all */
+	unsigned int space_waiters; /* threads of kevent_wait() asleep on space_seq */
 
 	/* Waiters (K11, K15). */
 	unsigned int parked;	/* threads asleep in epoll_wait on fd */
 	unsigned int wake_left; /* of those, how many a wake-all has not reached yet */
 	unsigned int wake_gen;	/* bumped by every wake-all */
 	bool kicked;		/* kick_fd holds a count */
-	__u32 *awake;		/* kev_qstat.awake: threads in a call and not asleep */
 	__u64 spin_ns;		/* kevent_set_spin(): poll the ring this long before sleeping */
-	bool defer;		/* kevent_set_defer_wakeup() */
-	bool leased;		/* a thread left a call still counted in *awake (wait.c) */
+	bool defer;		/* kevent_set_defer_wakeup(): hold the ring back between calls */
 
 	struct kevent_stats st;
 	struct kev_timer_batch *timers; /* timer.c: arming batched within one kevent_ctl() */
@@ -220,11 +222,14 @@ __u32 kev_slot_pending(const struct kev_interest *it);
 __u64 kev_kernel_overflows(const struct kev_queue *q);
 
 /* ringbuf.c */
-int kev_rb_open(struct kev_rb *rb, int map_fd, size_t size);
+int kev_rb_open(struct kev_rb *rb, int map_fd, size_t size, bool hold);
 void kev_rb_close(struct kev_rb *rb);
 typedef void (*kev_rb_fn)(void *ctx, const void *rec, size_t len);
 unsigned int kev_rb_drain(struct kev_rb *rb, kev_rb_fn fn, void *ctx);
-bool kev_rb_empty(const struct kev_rb *rb);
+bool kev_rb_publish(struct kev_rb *rb);
+void kev_rb_release(struct kev_rb *rb);
+bool kev_rb_pending(const struct kev_rb *rb);
+bool kev_rb_ready(const struct kev_rb *rb);
 const void *kev_rb_sole(const struct kev_rb *rb);
 
 /* ready.c: readiness, the ready list and delivery. */
@@ -242,6 +247,7 @@ void kev_check(struct kev_interest **its, unsigned int n, __u32 *bits);
 /* wait.c */
 void kev_wake_all(struct kev_queue *q);
 void kev_kick_update(struct kev_queue *q);
+void kev_space_wake(struct kev_queue *q);
 
 /* ring.c: the caller's kevent_ring. */
 bool kev_ring_put(struct kev_queue *q, const struct ukevent *ev);

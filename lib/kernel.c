@@ -323,7 +323,7 @@ int kev_kernel_queue_open(struct kev_queue *q)
 		err = -errno;
 		goto out;
 	}
-	err = kev_rb_open(&q->rb, fd, KEV_RINGBUF_BYTES);
+	err = kev_rb_open(&q->rb, fd, KEV_RINGBUF_BYTES, true);
 	if (err)
 		goto out;
 	memset(&kk.qstats[idx], 0, sizeof(kk.qstats[idx]));
@@ -335,7 +335,6 @@ int kev_kernel_queue_open(struct kev_queue *q)
 	kk.queues |= 1ULL << idx;
 	q->qidx = idx;
 	q->seen_overflows = 0;
-	q->awake = &kk.qstats[idx].awake;
 	fd = -1; /* the ring buffer now belongs to q->rb */
 out:
 	pthread_mutex_unlock(&kk.lock);

@@ -121,7 +121,6 @@ static void kev_queue_destroy(struct kev_queue *q)
 		close(q->lvl_fd);
 	if (q->fd >= 0)
 		close(q->fd);
-	pthread_cond_destroy(&q->space);
 	pthread_mutex_destroy(&q->lock);
 	free(q);
 	kev_kernel_put();
@@ -142,17 +141,13 @@ static int kev_epoll_add(int epfd, int fd, __u64 tag)
 
 static int kev_queue_setup(struct kev_queue *q)
 {
-	pthread_condattr_t ca;
 	int err;
 
 	pthread_mutex_init(&q->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&q->space, &ca);
-	pthread_condattr_destroy(&ca);
 	kev_list_init(&q->ready);
 
 	q->refs = 1;
+	q->defer = true; /* hold the ring back between calls (wait.c) */
 	q->gen = kev_fork_gen();
 	q->qidx = -1;
 	q->fd = epoll_create1(EPOLL_CLOEXEC);
@@ -234,7 +229,6 @@ KEV_API int kevent_close(int fd)
 	kev_wake_all(q);
 	kev_kick_update(q);
 	pthread_mutex_unlock(&q->lock);
-	pthread_cond_broadcast(&q->space);
 	kev_queue_put(q);
 	return 0;
 }

@@ -128,6 +128,11 @@ void kev_harvest(struct kev_queue *q)
 	__u64 ov;
 
 	kev_rb_drain(&q->rb, kev_on_record, q);
+	/*
+	 * The drain's consumer_pos before the count: pairs with the BPF side's count before its
+	 * second reserve (kev_push()), so that an overflow is never seen by neither (K24).
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	ov = kev_kernel_overflows(q);
 	if (ov != q->seen_overflows) {
 		q->seen_overflows = ov;

@@ -38,10 +38,12 @@ static int kev_commit_span(const struct kev_queue *q, unsigned int new_uidx, uns
 		return 0; /* predates the last wrap: the commit that wrapped freed its slots */
 	if (over != q->over)
 		return -EOVERFLOW;
+	/*
+	 * The committed index itself frees nothing, even on a full ring: it is what a stale
+	 * duplicate commit looks like, as in the original. A full ring is committed in two
+	 * steps (all but one slot, then the last).
+	 */
 	n = new_uidx >= q->uidx ? new_uidx - q->uidx : q->ring_size - q->uidx + new_uidx;
-	/* Back at the committed index with a full ring: the whole ring is committed. */
-	if (!n && q->used == q->ring_size)
-		n = q->ring_size;
 	return n > q->used ? -EINVAL : (int)n;
 }
 
@@ -62,7 +64,7 @@ KEV_API int kevent_commit(int ctl_fd, unsigned int new_uidx, unsigned int over)
 		}
 		q->uidx = (q->uidx + n) % q->ring_size;
 		q->used -= n;
-		pthread_cond_broadcast(&q->space);
+		kev_space_wake(q);
 	}
 	pthread_mutex_unlock(&q->lock);
 	kev_queue_put(q);

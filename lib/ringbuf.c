@@ -2,10 +2,19 @@
 /*
  * Consumer side of a BPF ring buffer (BPF_MAP_TYPE_RINGBUF). libbpf 1.1 only offers it
  * behind an epoll of its own and a callback per ring; a queue needs the ring inside its
- * own epoll set and a drain it can run under its lock, so this is the small piece.
+ * own epoll set, a drain it can run under its lock, and control over what it tells the
+ * kernel it has consumed, so this is the small piece.
  *
  * Layout: page 0 holds consumer_pos (ours to write); page 1 producer_pos; then the data
  * area, mapped twice in a row so that a record never wraps.
+ *
+ * Wake-ups. The kernel wakes the ring's pollers (an irq_work, then the waitqueue) only
+ * when it commits the record at consumer_pos, that is when the ring looked empty to the
+ * consumer (kernel/bpf/ringbuf.c, bpf_ringbuf_commit()). A consumer that holds the last
+ * record it processed back, publishing consumer_pos at that record's start rather than
+ * past it, gets no wake-up for the records that follow: they all land behind it. `cons` is
+ * how far we have processed, `held` the start of the last record processed; kev_rb_drain()
+ * publishes `held` (hold back) or `cons`, and kev_rb_publish() catches up before a sleep.
  */
 #include <errno.h>
 #include <sys/mman.h>
@@ -15,7 +24,7 @@
 
 #include "internal.h"
 
-int kev_rb_open(struct kev_rb *rb, int map_fd, size_t size)
+int kev_rb_open(struct kev_rb *rb, int map_fd, size_t size, bool hold)
 {
 	void *p;
 
@@ -35,6 +44,8 @@ int kev_rb_open(struct kev_rb *rb, int map_fd, size_t size)
 	rb->producer_pos = p;
 	rb->data = (char *)p + rb->page;
 	rb->map_fd = map_fd;
+	rb->cons = rb->held = __atomic_load_n(rb->consumer_pos, __ATOMIC_RELAXED);
+	rb->hold = hold;
 	return 0;
 }
 
@@ -51,57 +62,97 @@ static inline size_t kev_rb_roundup(__u32 len)
 	return (len + BPF_RINGBUF_HDR_SZ + 7) & ~7u;
 }
 
+/* The header of the record at pos. */
+static inline __u32 *kev_rb_hdr(const struct kev_rb *rb, unsigned long pos)
+{
+	return (__u32 *)((char *)rb->data + (pos & rb->mask));
+}
+
+/*
+ * Tell the kernel what we consumed: everything (all), or all but the last record processed.
+ * Release: the records are consumed before the kernel may reuse their space (its reserve
+ * reads consumer_pos with acquire).
+ */
+static void kev_rb_set_consumer(struct kev_rb *rb, bool all)
+{
+	__atomic_store_n(rb->consumer_pos, all ? rb->cons : rb->held, __ATOMIC_RELEASE);
+}
+
 unsigned int kev_rb_drain(struct kev_rb *rb, kev_rb_fn fn, void *ctx)
 {
-	/* Only we write consumer_pos, and under the queue lock: a plain load would do. */
-	unsigned long cons = __atomic_load_n(rb->consumer_pos, __ATOMIC_ACQUIRE), prod;
+	unsigned long prod, start = rb->cons;
 	unsigned int n = 0;
 
 	/* Acquire: pairs with the kernel's release of producer_pos in bpf_ringbuf_reserve(). */
-	while ((prod = __atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE)) != cons) {
-		while (cons < prod) {
-			__u32 *hdr = (__u32 *)((char *)rb->data + (cons & rb->mask));
+	while ((prod = __atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE)) != rb->cons) {
+		while (rb->cons < prod) {
+			__u32 *hdr = kev_rb_hdr(rb, rb->cons);
 			/* Acquire: pairs with the kernel's xchg clearing BUSY at submit. */
 			__u32 len = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
 
 			if (len & BPF_RINGBUF_BUSY_BIT)
 				goto done;
-			cons += kev_rb_roundup(len & ~BPF_RINGBUF_DISCARD_BIT);
+			rb->held = rb->cons;
+			rb->cons += kev_rb_roundup(len & ~BPF_RINGBUF_DISCARD_BIT);
 			if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
 				fn(ctx, hdr + 2, len);
 				n++;
 			}
-			/*
-			 * Release: the record is consumed before the kernel may reuse its
-			 * space (its reserve reads consumer_pos with acquire).
-			 */
-			__atomic_store_n(rb->consumer_pos, cons, __ATOMIC_RELEASE);
 		}
 	}
 done:
+	if (rb->cons != start)
+		kev_rb_set_consumer(rb, !rb->hold);
 	return n;
 }
 
-bool kev_rb_empty(const struct kev_rb *rb)
+/*
+ * Catch up before sleeping: consumer_pos past every record processed, then the fence that
+ * pairs with the kernel's xchg of the record header before it reads consumer_pos in
+ * bpf_ringbuf_commit(). Either we see the next record committed (true: take it rather than
+ * sleep), or the kernel sees consumer_pos at that record and wakes the ring's pollers.
+ */
+bool kev_rb_publish(struct kev_rb *rb)
 {
-	return __atomic_load_n(rb->consumer_pos, __ATOMIC_RELAXED) ==
-	       __atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE);
+	kev_rb_set_consumer(rb, true);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return kev_rb_ready(rb);
 }
 
-/* The ring's only record, committed, or NULL: a look, nothing is consumed. */
+/* Catch up without looking further: a call that returns nothing leaves no readiness. */
+void kev_rb_release(struct kev_rb *rb)
+{
+	kev_rb_set_consumer(rb, true);
+}
+
+/* Records not processed yet, committed or not. */
+bool kev_rb_pending(const struct kev_rb *rb)
+{
+	return __atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE) != rb->cons;
+}
+
+/* The next record is committed: a drain would take it now. */
+bool kev_rb_ready(const struct kev_rb *rb)
+{
+	/* Acquire: as in kev_rb_drain(). */
+	if (__atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE) == rb->cons)
+		return false;
+	return !(__atomic_load_n(kev_rb_hdr(rb, rb->cons), __ATOMIC_ACQUIRE) & BPF_RINGBUF_BUSY_BIT);
+}
+
+/* The only record not processed yet, committed, or NULL: a look, nothing is consumed. */
 const void *kev_rb_sole(const struct kev_rb *rb)
 {
-	unsigned long cons = __atomic_load_n(rb->consumer_pos, __ATOMIC_RELAXED);
 	/* Acquire: as in kev_rb_drain(). */
 	unsigned long prod = __atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE);
-	__u32 *hdr = (__u32 *)((char *)rb->data + (cons & rb->mask));
+	__u32 *hdr = kev_rb_hdr(rb, rb->cons);
 	__u32 len;
 
-	if (prod == cons)
+	if (prod == rb->cons)
 		return NULL;
 	len = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
 	if ((len & (BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)) ||
-	    cons + kev_rb_roundup(len) != prod)
+	    rb->cons + kev_rb_roundup(len) != prod)
 		return NULL;
 	return hdr + 2;
 }

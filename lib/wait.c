@@ -1,15 +1,33 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 /*
- * kevent_get_events() and kevent_wait(): harvest, deliver, and sleep in epoll_wait() on
- * the queue's descriptor until something changes (K5, K11, K15, K16).
+ * kevent_get_events() and kevent_wait(): harvest, deliver, and sleep until something
+ * changes (K4, K5, K11, K15, K16).
  *
- * Waiters sleep in epoll_wait, which wakes one exclusive waiter per readiness edge: one
- * activity wakes one thread (K15). The kick eventfd is held readable while userspace has
- * work a waiter could take, and while a wake-all has not reached every parked thread.
+ * Every wait goes through kev_sleep(). For events it sleeps in epoll_wait() on the queue's
+ * descriptor, which wakes one exclusive waiter per readiness edge: one activity wakes one
+ * thread (K15). kevent_wait() waiting for ring space sleeps on a futex that commits bump.
+ * Either sleep ends with a wake-all (K11), a signal (-EINTR when nothing was copied, K16),
+ * the deadline, or the queue's close.
+ *
+ * Wake-ups from the kernel ring (ringbuf.c): while a thread of the queue is in a call, and
+ * after a call that returned events, the queue holds the last record it processed back, so
+ * the kernel raises no wake-up for what arrives meanwhile: the caller takes it at its next
+ * harvest. A thread catches up before it sleeps (the next record then wakes it), a call
+ * that returns nothing catches up as it leaves, and a thread that leaves while another
+ * sleeps kicks the sleeper for what arrived. An outside poller (poll, select, epoll without
+ * EPOLLET) sees POLLIN while anything is held back: spuriously at most once, right after a
+ * call that returned events (K2). kevent_set_defer_wakeup(fd, 0) catches up at every exit,
+ * for pollers that need an edge.
+ *
+ * The kick eventfd is held readable while userspace has work a waiter could take, and
+ * while a wake-all has not reached every parked thread.
  */
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -45,6 +63,11 @@ static int kev_deadline_init(struct kev_deadline *d, struct timespec t, unsigned
 	}
 	d->clock = CLOCK_MONOTONIC;
 	clock_gettime(CLOCK_MONOTONIC, &d->when);
+	/* Further than the clock can count: forever (and no signed overflow). */
+	if (t.tv_sec >= LONG_MAX - d->when.tv_sec - 1) {
+		d->forever = true;
+		return 0;
+	}
 	d->when.tv_sec += t.tv_sec;
 	d->when.tv_nsec += t.tv_nsec;
 	if (d->when.tv_nsec >= NSEC_PER_SEC) {
@@ -73,53 +96,36 @@ static bool kev_time_left(const struct kev_deadline *d, struct timespec *left)
 
 void kev_kick_update(struct kev_queue *q)
 {
-	/* A lease holder comes back for the ring; anyone who sleeps first takes the lease. */
+	/* Records a sleeper will not be woken for: they arrived while the ring was held back. */
 	bool want = !kev_list_empty(&q->ready) || q->wake_left || q->closed ||
-		    (!q->leased && !kev_rb_empty(&q->rb));
+		    (q->parked && kev_rb_ready(&q->rb));
 	__u64 v = 1;
 
 	if (want == q->kicked)
 		return;
 	if (want ? write(q->kick_fd, &v, sizeof(v)) : read(q->kick_fd, &v, sizeof(v)))
-		q->kicked = want;
+		__atomic_store_n(&q->kicked, want, __ATOMIC_RELEASE);
+}
+
+static long kev_futex(__u32 *addr, int op, __u32 val, const struct timespec *abs)
+{
+	return syscall(SYS_futex, addr, op, val, abs, NULL, FUTEX_BITSET_MATCH_ANY);
+}
+
+/* A commit freed ring slots, or every waiter must return: wake kevent_wait()'s sleepers. */
+void kev_space_wake(struct kev_queue *q)
+{
+	if (!q->space_waiters)
+		return;
+	__atomic_add_fetch(&q->space_seq, 1, __ATOMIC_RELEASE);
+	kev_futex(&q->space_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
 }
 
 void kev_wake_all(struct kev_queue *q)
 {
-	q->wake_gen++;
+	__atomic_add_fetch(&q->wake_gen, 1, __ATOMIC_RELEASE);
 	q->wake_left = q->parked;
-}
-
-/*
- * A thread of the queue is in a call and awake: it looks at the ring buffer before it
- * sleeps, so the BPF side pushes records without waking anyone (kev_push()). The
- * sequentially consistent update is the full barrier that pairs with the one there.
- */
-static void kev_awake(struct kev_queue *q, int delta)
-{
-	__atomic_add_fetch(q->awake, delta, __ATOMIC_SEQ_CST);
-}
-
-/*
- * kevent_set_defer_wakeup(): a thread leaving a call stays counted as awake (the lease), as
- * its caller promised to come back; what arrives meanwhile waits in the ring without a
- * wake-up. Not while another thread sleeps on the queue: that one must be woken.
- */
-static void kev_leave(struct kev_queue *q)
-{
-	if (q->defer && !q->leased && !q->parked && !q->closed)
-		q->leased = true;
-	else
-		kev_awake(q, -1);
-}
-
-/* The count a lease holds: a thread about to sleep, or the option turned off, ends it. */
-static int kev_lease_end(struct kev_queue *q)
-{
-	bool held = q->leased;
-
-	q->leased = false;
-	return held;
+	kev_space_wake(q);
 }
 
 static __u64 kev_now_ns(void)
@@ -132,10 +138,11 @@ static __u64 kev_now_ns(void)
 
 /*
  * kevent_set_spin(): watch the ring buffer (mapped memory, no system call) for up to
- * spin_ns before sleeping; still awake, so records arrive without a wake-up. true: something
- * arrived. Called and returns with q->lock held.
+ * spin_ns before sleeping; the ring is still held back, so records arrive without a
+ * wake-up. A kick or a wake-all (K11) ends it too. true: something to look at. Called and
+ * returns with q->lock held.
  */
-static bool kev_spin(struct kev_queue *q, const struct kev_deadline *d)
+static bool kev_spin(struct kev_queue *q, const struct kev_deadline *d, unsigned int gen)
 {
 	__u64 until = kev_now_ns() + q->spin_ns;
 	struct timespec left;
@@ -143,7 +150,8 @@ static bool kev_spin(struct kev_queue *q, const struct kev_deadline *d)
 
 	pthread_mutex_unlock(&q->lock);
 	for (unsigned int i = 1; !hit; i++) {
-		hit = !kev_rb_empty(&q->rb) || __atomic_load_n(&q->kicked, __ATOMIC_ACQUIRE);
+		hit = kev_rb_ready(&q->rb) || __atomic_load_n(&q->kicked, __ATOMIC_ACQUIRE) ||
+		      __atomic_load_n(&q->wake_gen, __ATOMIC_ACQUIRE) != gen;
 		if (!(i & 63) && (kev_now_ns() >= until || !kev_time_left(d, &left)))
 			break;
 		kev_cpu_relax();
@@ -156,7 +164,8 @@ static bool kev_spin(struct kev_queue *q, const struct kev_deadline *d)
  * Woken by one record pushed on this very CPU: its producer was cut short, since the ring
  * buffer's wake-up (an irq_work) is not the "sync" kind that lets the waker go on, as a
  * socket's own wake-up does. Let it go on: what else it has for us then comes without
- * another wake-up, since we are awake. Called and returns with q->lock held.
+ * another wake-up, since we hold the ring back once awake. Called and returns with q->lock
+ * held.
  */
 static void kev_yield(struct kev_queue *q)
 {
@@ -169,45 +178,81 @@ static void kev_yield(struct kev_queue *q)
 	pthread_mutex_lock(&q->lock);
 }
 
-/*
- * Sleep until the queue's descriptor is readable or the deadline. Called and returns with
- * q->lock held. false: stop waiting (*err = 0 on timeout, -EINTR on a signal).
- */
-static bool kev_sleep(struct kev_queue *q, const struct kev_deadline *d, int *err)
+/* Asleep in epoll_wait on the queue's descriptor. 0: woken or timed out, or -errno. */
+static int kev_park_events(struct kev_queue *q, const struct kev_deadline *d,
+			   const struct timespec *left, unsigned int gen)
 {
 	struct epoll_event ev[64];
-	struct timespec left;
-	unsigned int gen = q->wake_gen;
 	int n, e;
 
-	if (!kev_time_left(d, &left))
-		return false;
-	if (q->spin_ns && kev_spin(q, d))
-		return true;
-	kev_awake(q, -1 - kev_lease_end(q));
-	if (!kev_rb_empty(&q->rb)) {
-		/* Pushed while we were awake: no wake-up is coming for it. */
-		kev_awake(q, 1);
-		return true;
-	}
 	q->parked++;
 	kev_kick_update(q);
 	pthread_mutex_unlock(&q->lock);
-	n = epoll_pwait2(q->fd, ev, 64, d->forever ? NULL : &left, NULL);
+	n = epoll_pwait2(q->fd, ev, 64, d->forever ? NULL : left, NULL);
 	e = errno;
 	pthread_mutex_lock(&q->lock);
-	kev_awake(q, 1);
 	q->parked--;
 	if (gen != q->wake_gen && q->wake_left)
 		q->wake_left--; /* a wake-all counted this thread; it has now woken */
-	if (n < 0) {
-		*err = -e;
-		return false;
-	}
+	if (n < 0)
+		return -e;
 	if (n)
 		kev_yield(q);
 	kev_dispatch(q, ev, n);
-	return true;
+	return 0;
+}
+
+/* Asleep until a commit frees ring space (K4). 0: woken or timed out, or -errno. */
+static int kev_park_space(struct kev_queue *q, const struct kev_deadline *d)
+{
+	__u32 seq = q->space_seq;
+	int op = FUTEX_WAIT_BITSET_PRIVATE | (d->clock == CLOCK_REALTIME ? FUTEX_CLOCK_REALTIME : 0);
+	long r;
+
+	q->space_waiters++;
+	kev_kick_update(q);
+	pthread_mutex_unlock(&q->lock);
+	/* The value is checked in the kernel: a commit since `seq` was read returns at once. */
+	r = kev_futex(&q->space_seq, op, seq, d->forever ? NULL : &d->when);
+	pthread_mutex_lock(&q->lock);
+	q->space_waiters--;
+	return r < 0 && errno == EINTR ? -EINTR : 0;
+}
+
+/*
+ * The one way a call waits: for events, or (space) for room in the caller's ring. Called
+ * and returns with q->lock held. false: stop waiting (*err = 0 on timeout, -EINTR on a
+ * signal).
+ */
+static bool kev_sleep(struct kev_queue *q, const struct kev_deadline *d, unsigned int gen,
+		      bool space, int *err)
+{
+	struct timespec left;
+
+	if (!kev_time_left(d, &left))
+		return false;
+	if (!space && q->spin_ns && kev_spin(q, d, gen))
+		return true;
+	/* Catch up, so that the next record wakes a sleeper; one that came meanwhile is taken. */
+	if (kev_rb_publish(&q->rb) && !space)
+		return true;
+	*err = space ? kev_park_space(q, d) : kev_park_events(q, d, &left, gen);
+	return !*err;
+}
+
+/*
+ * A call is over. One that returned nothing catches up, so that no readiness is left for an
+ * outside poller; so does every call when the caller asked for an edge at every record, and
+ * when another thread sleeps on the queue: the next record must wake it, and those that came
+ * while the ring was held back are its work (the kick).
+ */
+static void kev_leave(struct kev_queue *q, unsigned int got)
+{
+	if (q->parked)
+		kev_rb_publish(&q->rb);
+	else if (!got || !q->defer)
+		kev_rb_release(&q->rb);
+	kev_kick_update(q);
 }
 
 /* The loop both calls share; out == NULL copies into the ring only (kevent_wait). */
@@ -216,11 +261,11 @@ static int kev_collect(struct kev_queue *q, struct ukevent *out, unsigned int mi
 {
 	struct kev_list taken;
 	unsigned int got = 0, gen;
+	bool space;
 	int err = 0;
 
 	kev_list_init(&taken);
 	pthread_mutex_lock(&q->lock);
-	kev_awake(q, 1);
 	gen = q->wake_gen;
 	kev_fdwatch_sweep(q);
 	while (!q->closed) {
@@ -230,35 +275,16 @@ static int kev_collect(struct kev_queue *q, struct ukevent *out, unsigned int mi
 			break;
 		if (old_uidx && *old_uidx != q->uidx)
 			break; /* K5: another thread committed: return at once */
-		if (!out && kev_ring_full(q) && !kev_list_empty(&q->ready)) {
-			/* K4: kevent_wait waits for a commit to make room. */
-			struct timespec left, at;
-
-			if (!kev_time_left(d, &left))
-				break;
-			if (d->forever) {
-				pthread_cond_wait(&q->space, &q->lock);
-				continue;
-			}
-			clock_gettime(CLOCK_MONOTONIC, &at);
-			at.tv_sec += left.tv_sec;
-			at.tv_nsec += left.tv_nsec;
-			if (at.tv_nsec >= NSEC_PER_SEC) {
-				at.tv_sec++;
-				at.tv_nsec -= NSEC_PER_SEC;
-			}
-			pthread_cond_timedwait(&q->space, &q->lock, &at);
-			continue;
-		}
-		if (!kev_sleep(q, d, &err))
+		/* K4: kevent_wait() waits for a commit to make room for what is ready. */
+		space = !out && kev_ring_full(q) && !kev_list_empty(&q->ready);
+		if (!kev_sleep(q, d, gen, space, &err))
 			break;
 	}
 	if (q->closed && !got)
 		err = -EBADF;
 	kev_settle(q, &taken);
 	kev_sources_flush(q); /* what delivery removed (ONESHOT, BROKEN, closed) */
-	kev_leave(q); /* before kev_kick_update() looks at the ring: see kev_sleep() */
-	kev_kick_update(q);
+	kev_leave(q, got);
 	pthread_mutex_unlock(&q->lock);
 	return got ? (int)got : err;
 }
@@ -294,48 +320,52 @@ KEV_API int kevent_get_events(int ctl_fd, unsigned int min_nr, unsigned int max_
 	return kev_wait_call(ctl_fd, buf, min_nr, max_nr, timeout, flags, NULL);
 }
 
-KEV_API int kevent_set_spin(int fd, unsigned int usec)
-{
-	struct kev_queue *q;
-	int err;
-
-	if (usec > KEVENT_MAX_SPIN_US)
-		return kev_err(-EINVAL);
-	q = kev_queue_get(fd, &err);
-	if (!q)
-		return kev_err(err);
-	pthread_mutex_lock(&q->lock);
-	q->spin_ns = (__u64)usec * 1000;
-	pthread_mutex_unlock(&q->lock);
-	kev_queue_put(q);
-	return 0;
-}
-
-KEV_API int kevent_set_defer_wakeup(int fd, unsigned int on)
-{
-	struct kev_queue *q;
-	int err;
-
-	if (on > 1)
-		return kev_err(-EINVAL);
-	q = kev_queue_get(fd, &err);
-	if (!q)
-		return kev_err(err);
-	pthread_mutex_lock(&q->lock);
-	q->defer = on;
-	if (!on && kev_lease_end(q)) {
-		kev_awake(q, -1);
-		kev_kick_update(q); /* what the ring holds must now show on the descriptor (K2) */
-	}
-	pthread_mutex_unlock(&q->lock);
-	kev_queue_put(q);
-	return 0;
-}
-
 KEV_API int kevent_wait(int ctl_fd, unsigned int num, unsigned int old_uidx,
 			struct timespec timeout, unsigned int flags)
 {
 	if (num > KEVENT_MAX_BATCH)
 		return kev_err(-EINVAL);
 	return kev_wait_call(ctl_fd, NULL, 1, num, timeout, flags, &old_uidx);
+}
+
+/* An option of the queue, set under its lock by set(). */
+static int kev_option(int fd, void (*set)(struct kev_queue *q, unsigned int v), unsigned int v)
+{
+	struct kev_queue *q;
+	int err;
+
+	q = kev_queue_get(fd, &err);
+	if (!q)
+		return kev_err(err);
+	pthread_mutex_lock(&q->lock);
+	set(q, v);
+	pthread_mutex_unlock(&q->lock);
+	kev_queue_put(q);
+	return 0;
+}
+
+static void kev_set_spin(struct kev_queue *q, unsigned int usec)
+{
+	q->spin_ns = (__u64)usec * 1000;
+}
+
+KEV_API int kevent_set_spin(int fd, unsigned int usec)
+{
+	if (usec > KEVENT_MAX_SPIN_US)
+		return kev_err(-EINVAL);
+	return kev_option(fd, kev_set_spin, usec);
+}
+
+static void kev_set_defer(struct kev_queue *q, unsigned int on)
+{
+	q->defer = on;
+	if (!on)
+		kev_rb_release(&q->rb);
+}
+
+KEV_API int kevent_set_defer_wakeup(int fd, unsigned int on)
+{
+	if (on > 1)
+		return kev_err(-EINVAL);
+	return kev_option(fd, kev_set_defer, on);
 }

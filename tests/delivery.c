@@ -464,49 +464,46 @@ Test(delivery, k16_spin_then_sleep,
 }
 
 /* A watched UDP pair on a queue with deferred wake-ups; this thread holds the lease. */
-static int kt_leased_queue(int *rx, int *tx)
-{
-	struct ukevent ev[4];
-	int q = kt_udp_watched(rx, tx, KEVENT_REQ_ET);
-
-	cr_assert_eq(kevent_set_defer_wakeup(q, 1), 0);
-	kt_send(*tx, 4);
-	cr_assert_eq(kt_get(q, 1, 4, ev, KT_WAIT_MS), 1);
-	kt_drain(*rx);
-	return q;
-}
-
-Test(delivery, k2_defer_wakeup_off_shows_queued_events,
-     .description = "K2: turning deferred wake-ups off makes what arrived between calls show on the descriptor")
-{
-	struct ukevent ev[4];
-	struct pollfd p = {.events = POLLIN};
-	int q, rx, tx;
-
-	p.fd = q = kt_leased_queue(&rx, &tx);
-	cr_assert_eq(kevent_set_defer_wakeup(q, 2), -EINVAL);
-	cr_assert_eq(kevent_set_defer_wakeup(kt_closed_fd(), 1), -EBADF);
-	/* The lease holder comes back for what arrived between its calls... */
-	kt_send(tx, 4);
-	cr_assert_eq(kt_get(q, 1, 4, ev, KT_WAIT_MS), 1);
-	cr_assert_eq(ev[0].id.raw[0], (__u32)rx);
-	kt_drain(rx);
-	/* ...a wait that times out leaves the descriptor with nothing ready, and the lease on... */
-	cr_assert_eq(kt_get(q, 1, 4, ev, 50), 0);
-	/* ...so this one is queued without a wake-up; once the promise is withdrawn it shows. */
-	kt_send(tx, 4);
-	cr_assert_eq(kevent_set_defer_wakeup(q, 0), 0);
-	cr_assert_eq(poll(&p, 1, KT_WAIT_MS), 1, "the queued event does not show on the descriptor");
-	cr_assert_eq(kt_get(q, 1, 4, ev, 0), 1);
-	kt_close_pair(q, rx, tx);
-}
-
-Test(delivery, k15_defer_wakeup_sleeper_is_woken,
-     .description = "K15: with deferred wake-ups, a thread asleep in the queue is woken by the next event")
+Test(delivery, k11_spinning_waiter_woken_by_ready_zero,
+     .description = "K11/K16: a waiter spinning before it sleeps (kevent_set_spin) sees a "
+		    "READY(0) during the spin and returns")
 {
 	struct kt_getter g;
-	int rx, tx, q = kt_leased_queue(&rx, &tx);
+	int q = kt_queue();
 
+	cr_assert_eq(kevent_set_spin(q, KEVENT_MAX_SPIN_US), 0);
+	kt_getter_start(&g, q, 1, -1);
+	kt_sleep_ms(10); /* inside its spin (100 ms) */
+	cr_assert_eq(kevent_ctl(q, KEVENT_CTL_READY, 0, NULL), 0);
+	/* A hang guard: without the fix it would wait forever once the spin is over. */
+	cr_assert(kt_join_within(g.th, KT_WAIT_MS), "the spinning waiter missed READY(0)");
+	cr_assert_eq(g.ret, 0, "kevent_get_events = %d", g.ret);
+	kt_close(q);
+}
+
+Test(delivery, k25_defer_wakeup_bad_input, .description = "K25: kevent_set_defer_wakeup() "
+								"takes 0 or 1, on a queue")
+{
+	int q = kt_queue();
+
+	cr_assert_eq(kevent_set_defer_wakeup(q, 2), -EINVAL);
+	cr_assert_eq(kevent_set_defer_wakeup(kt_closed_fd(), 1), -EBADF);
+	cr_assert_eq(kevent_set_defer_wakeup(q, 0), 0);
+	cr_assert_eq(kevent_set_defer_wakeup(q, 1), 0);
+	kt_close(q);
+}
+
+Test(delivery, k15_sleeper_woken_after_another_thread_returned,
+     .description = "K15/K2: a thread asleep in the queue is woken by an event that arrives "
+		    "after another thread's call returned events (and held the ring back)")
+{
+	struct ukevent ev[4];
+	struct kt_getter g;
+	int rx, tx, q = kt_udp_watched(&rx, &tx, KEVENT_REQ_ET);
+
+	kt_send(tx, 4);
+	cr_assert_eq(kt_get(q, 1, 4, ev, KT_WAIT_MS), 1);
+	kt_drain(rx);
 	kt_getter_start(&g, q, 1, -1);
 	kt_getter_parked(&g);
 	kt_send(tx, 4);

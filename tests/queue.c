@@ -4,6 +4,7 @@
  * kevent_close (K2), and the missing-privilege path (K26).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <poll.h>
@@ -122,8 +123,9 @@ Test(queue, k2_poll_socket_data,
 	kt_close_pair(q, rx, tx);
 }
 
-Test(queue, k2_no_pollin_once_drained,
-     .description = "K2: no POLLIN once a level interest's socket was read dry")
+Test(queue, k2_at_most_one_spurious_pollin,
+     .description = "K2: after a call that returned events, the queue fd may poll POLLIN once "
+		    "with nothing to deliver; once a call returned nothing, it does not")
 {
 	struct pollfd p;
 	struct ukevent ev[4];
@@ -134,11 +136,64 @@ Test(queue, k2_no_pollin_once_drained,
 	cr_assert_eq(kt_get_some(q, ev, 4), 1);
 	kt_drain(rx);
 	p = (struct pollfd){ .fd = q, .events = POLLIN };
-	/* Nothing is ready now: POLLIN would wake an outer event loop for nothing. */
 	if (poll(&p, 1, 0) == 1)
-		cr_assert_eq(kt_get(q, 0, 4, ev, 0), 1,
-			     "the queue fd polls POLLIN but get_events has nothing to deliver");
+		cr_assert_eq(kt_get(q, 0, 4, ev, 0), 0, "a spurious POLLIN, and an event after all");
+	cr_assert_eq(poll(&p, 1, 0), 0, "POLLIN again with nothing ready: an outer loop would spin");
 	kt_close_pair(q, rx, tx);
+}
+
+/*
+ * rounds times: an event arrives while no thread is in a call, right after a call that
+ * returned events (the ring is held back then); an outer epoll set (flags: EPOLLET or 0)
+ * must report the queue every time. A report with nothing to deliver may come, but not
+ * twice in a row.
+ */
+static void kt_outer_poller_rounds(int q, uint32_t flags, int rounds)
+{
+	struct epoll_event ee = { .events = EPOLLIN | flags }, out;
+	int ep = epoll_create1(EPOLL_CLOEXEC), rx, tx, r, empty = 0;
+	struct ukevent ev[4];
+
+	cr_assert_geq(ep, 0);
+	kt_udp_pair(&rx, &tx);
+	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, KEVENT_REQ_ET));
+	cr_assert_eq(epoll_ctl(ep, EPOLL_CTL_ADD, q, &ee), 0);
+	kt_send(tx, 1);
+	for (r = 0; r < rounds; r++) {
+		cr_assert_eq(epoll_wait(ep, &out, 1, KT_WAIT_MS), 1, "round %d: the outer poller "
+			     "slept through an event", r);
+		if (kt_get(q, 0, 4, ev, 0) == 0) {
+			cr_assert_lt(++empty, 2, "round %d: two empty reports in a row", r);
+			continue;
+		}
+		empty = 0;
+		kt_drain(rx);
+		kt_send(tx, 1); /* between calls, right after one that returned events */
+	}
+	close(ep);
+	close(rx);
+	close(tx);
+}
+
+Test(queue, k2_outside_poller_never_misses,
+     .description = "K2: a level-triggered outer epoll sees every event that arrives between "
+		    "calls, while the queue holds its ring back")
+{
+	int q = kt_queue();
+
+	kt_outer_poller_rounds(q, 0, 200);
+	kt_close(q);
+}
+
+Test(queue, k2_edge_poller_with_defer_off,
+     .description = "K2: an edge-triggered outer epoll sees every event once "
+		    "kevent_set_defer_wakeup(fd, 0) asks for an edge at every record")
+{
+	int q = kt_queue();
+
+	cr_assert_eq(kevent_set_defer_wakeup(q, 0), 0);
+	kt_outer_poller_rounds(q, EPOLLET, 200);
+	kt_close(q);
 }
 
 Test(queue, k2_queue_in_epoll_set, .description = "K2: a queue sits inside an epoll set")

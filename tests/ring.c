@@ -3,6 +3,7 @@
  * The caller's kevent_ring: copies and commits (K3), a full ring (K4), kevent_wait (K5).
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -274,6 +275,98 @@ Test(ring, k4_wait_full_ring_waits_for_space, .description = "K4: kevent_wait wa
 	cr_assert_eq(r, 2, "the two waiting events were copied (%d)", r);
 	cr_assert_eq(ring->ring_kidx, 2);
 	cr_assert_eq(id_set(ring->event, 2) | first, 0x3f, "the ring holds the two other events");
+	kt_close_ring(q, ring);
+}
+
+Test(ring, k3_full_ring_duplicate_commit_frees_nothing,
+     .description = "K3: on a full ring a commit to the committed index frees nothing (a stale "
+		    "duplicate never frees unprocessed events); a full ring commits in two steps")
+{
+	struct kevent_ring *ring;
+	struct ukevent ev[8];
+	int q = kt_ring_taken(&ring, 4, 4);
+
+	cr_assert_eq(ring->ring_kidx, 0, "the ring is full");
+	cr_assert_eq(kevent_commit(q, 0, 0), 0, "a commit to the committed index frees nothing");
+	ready_n(q, 10, 1);
+	cr_assert_eq(kt_get(q, 1, 8, ev, KT_WAIT_MS), 1);
+	cr_assert(ev[0].ret_flags & KEVENT_RET_COPY_FAILED, "the ring was freed: %#x",
+		  ev[0].ret_flags);
+	/* All but one, then the last one. */
+	cr_assert_eq(kevent_commit(q, 3, 0), 3);
+	cr_assert_eq(kevent_commit(q, 0, 0), 1);
+	cr_assert_eq(ring->ring_over, 1, "ring_over %u", ring->ring_over);
+	cr_assert_eq(kevent_commit(q, 0, 1), 0, "nothing left to commit");
+	kt_close_ring(q, ring);
+}
+
+static void kt_on_usr1(int sig)
+{
+	(void)sig;
+}
+
+Test(ring, k4_k11_wait_for_space_woken_by_ready_zero,
+     .description = "K4/K11: kevent_wait waiting for ring space returns on READY(0)")
+{
+	struct waiter w = { .num = 4, .old_uidx = 0, .ms = -1 };
+	struct kevent_ring *ring;
+	int q = kt_ring_taken(&ring, 4, 4);
+
+	ready_n(q, 10, 1); /* ready, and no room for it */
+	w.q = q;
+	kt_thread_start(&w.th, wait_main, &w);
+	cr_assert_not(kt_join_within(w.th, KT_QUIET_MS), "kevent_wait returned (%d)", w.ret);
+	cr_assert_eq(kevent_ctl(q, KEVENT_CTL_READY, 0, NULL), 0);
+	cr_assert(kt_join_within(w.th, KT_WAIT_MS), "kevent_wait still waits after READY(0)");
+	cr_assert_eq(w.ret, 0, "kevent_wait = %d", w.ret);
+	kt_close_ring(q, ring);
+}
+
+Test(ring, k4_k16_wait_for_space_ends_on_signal,
+     .description = "K4/K16: kevent_wait waiting for ring space ends with -EINTR on a signal")
+{
+	struct sigaction sa = { .sa_handler = kt_on_usr1 }, old;
+	struct waiter w = { .num = 4, .old_uidx = 0, .ms = -1 };
+	struct kevent_ring *ring;
+	int q = kt_ring_taken(&ring, 4, 4);
+
+	cr_assert_eq(sigaction(SIGUSR1, &sa, &old), 0);
+	ready_n(q, 10, 1);
+	w.q = q;
+	kt_thread_start(&w.th, wait_main, &w);
+	cr_assert_not(kt_join_within(w.th, KT_QUIET_MS), "kevent_wait returned (%d)", w.ret);
+	pthread_kill(w.th, SIGUSR1);
+	cr_assert(kt_join_within(w.th, KT_WAIT_MS), "kevent_wait still waits after a signal");
+	cr_assert_eq(w.ret, -EINTR, "kevent_wait = %d", w.ret);
+	sigaction(SIGUSR1, &old, NULL);
+	kt_close_ring(q, ring);
+}
+
+Test(ring, k15_wait_for_space_does_not_hold_events_back,
+     .description = "K15/K4: while one thread waits for ring space, another thread asleep in "
+		    "kevent_get_events is woken by a new event")
+{
+	struct waiter w = { .num = 4, .old_uidx = 0, .ms = -1 };
+	struct kevent_ring *ring;
+	struct kt_getter g;
+	int q = kt_ring_taken(&ring, 4, 4), rx, tx;
+
+	kt_udp_pair(&rx, &tx);
+	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, KEVENT_REQ_ET));
+	ready_n(q, 10, 1);
+	w.q = q;
+	kt_thread_start(&w.th, wait_main, &w);
+	cr_assert_not(kt_join_within(w.th, KT_QUIET_MS), "kevent_wait returned (%d)", w.ret);
+	/* It takes the ready event (COPY_FAILED: no room) and sleeps for a second one. */
+	kt_getter_start(&g, q, 2, -1);
+	kt_getter_parked(&g);
+	kt_send(tx, 1);
+	cr_assert(kt_join_within(g.th, KT_WAIT_MS), "the sleeping getter was not woken");
+	cr_assert_eq(g.ret, 2, "kevent_get_events = %d", g.ret);
+	cr_assert_eq(kevent_ctl(q, KEVENT_CTL_READY, 0, NULL), 0);
+	cr_assert(kt_join_within(w.th, KT_WAIT_MS));
+	close(rx);
+	close(tx);
 	kt_close_ring(q, ring);
 }
 
