@@ -184,6 +184,7 @@ void kev_aio_forget(struct kev_aio *a);
 
 /* queue.c */
 struct kev_queue *kev_queue_get(int fd, int *err);
+void kev_queue_lost(struct kev_queue *q, int fd);
 void kev_queue_put(struct kev_queue *q);
 void kev_interest_free(struct kev_queue *q, struct kev_interest *it);
 

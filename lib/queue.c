@@ -40,8 +40,24 @@ static void kev_queue_orphan(struct kev_queue *q)
 	qtab.orphans = q;
 }
 
+/*
+ * The queue is shut: waiters leave with -EBADF, every call fails. fd_gone: its descriptor
+ * was closed with close() rather than kevent_close(), and the number may be someone else's.
+ */
+static void kev_queue_shut(struct kev_queue *q, bool fd_gone)
+{
+	pthread_mutex_lock(&q->lock);
+	q->closed = true;
+	if (fd_gone)
+		q->fd = -1;
+	kev_wake_all(q);
+	kev_kick_update(q);
+	pthread_mutex_unlock(&q->lock);
+}
+
 static int kev_qtab_insert(struct kev_queue *q)
 {
+	struct kev_queue *stale = NULL;
 	int err = 0;
 
 	pthread_mutex_lock(&qtab.lock);
@@ -58,12 +74,37 @@ static int kev_qtab_insert(struct kev_queue *q)
 		qtab.q = n;
 		qtab.size = size;
 	}
-	if (qtab.q[q->fd])
-		kev_queue_orphan(qtab.q[q->fd]); /* closed with close() in a fork() child */
+	/* A queue still on the number had its descriptor closed with close() (K25). */
+	if (qtab.q[q->fd] && !kev_queue_ours(qtab.q[q->fd]))
+		kev_queue_orphan(qtab.q[q->fd]); /* in a fork() child */
+	else
+		stale = qtab.q[q->fd];
 	qtab.q[q->fd] = q;
 out:
 	pthread_mutex_unlock(&qtab.lock);
+	if (stale) {
+		kev_queue_shut(stale, true);
+		kev_queue_put(stale);
+	}
 	return err;
+}
+
+/*
+ * A call found the queue's descriptor closed with close() (its wait failed on it): the
+ * queue leaves the table unless a new one took the number already.
+ */
+void kev_queue_lost(struct kev_queue *q, int fd)
+{
+	bool ours;
+
+	pthread_mutex_lock(&qtab.lock);
+	ours = fd >= 0 && fd < qtab.size && qtab.q[fd] == q;
+	if (ours)
+		qtab.q[fd] = NULL;
+	pthread_mutex_unlock(&qtab.lock);
+	kev_queue_shut(q, true);
+	if (ours)
+		kev_queue_put(q);
 }
 
 struct kev_queue *kev_queue_get(int fd, int *err)
@@ -224,11 +265,7 @@ KEV_API int kevent_close(int fd)
 		return kev_err(err);
 	}
 	/* Waiters hold references; they see `closed` once woken and leave with -EBADF. */
-	pthread_mutex_lock(&q->lock);
-	q->closed = true;
-	kev_wake_all(q);
-	kev_kick_update(q);
-	pthread_mutex_unlock(&q->lock);
+	kev_queue_shut(q, false);
 	kev_queue_put(q);
 	return 0;
 }

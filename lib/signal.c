@@ -110,11 +110,22 @@ static void kev_sig_handler(int sig, siginfo_t *si, void *uc)
 	errno = saved;
 }
 
+/*
+ * A fault a thread raises on itself (SIGSEGV, SIGBUS, SIGFPE, SIGILL) cannot be kept from
+ * the process: the instruction runs again and faults again. NOMASK on them is refused.
+ */
+static bool kev_sig_synchronous(__u64 sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL;
+}
+
 static int kev_sig_number(const struct kev_interest *it)
 {
 	__u64 id = it->uk.id.raw_u64 & ~KEVENT_SIGNAL_NOMASK;
 
 	if (id < 1 || id >= KEV_NSIG || id == SIGKILL || id == SIGSTOP)
+		return -EINVAL;
+	if ((it->uk.id.raw_u64 & KEVENT_SIGNAL_NOMASK) && kev_sig_synchronous(id))
 		return -EINVAL;
 	return (int)id;
 }
@@ -148,9 +159,15 @@ static int kev_sig_catch(int sig)
 	handler = (s->old.sa_flags & SA_SIGINFO) ||
 		  (s->old.sa_handler != SIG_DFL && s->old.sa_handler != SIG_IGN);
 	sa.sa_mask = s->old.sa_mask;
-	/* Interrupt system calls only where the application's own handler did. */
-	sa.sa_flags = SA_SIGINFO | (s->old.sa_flags & (SA_ONSTACK | SA_NODEFER)) |
+	/*
+	 * Interrupt system calls only where the application's own handler did. Children of a
+	 * process that ignored SIGCHLD (or asked SA_NOCLDWAIT) are still reaped by the kernel,
+	 * and SA_NOCLDSTOP still holds: watching SIGCHLD must not leave zombies.
+	 */
+	sa.sa_flags = SA_SIGINFO | (s->old.sa_flags & (SA_ONSTACK | SA_NODEFER | SA_NOCLDSTOP)) |
 		      (!handler || (s->old.sa_flags & SA_RESTART) ? SA_RESTART : 0);
+	if (sig == SIGCHLD && (s->old.sa_handler == SIG_IGN || (s->old.sa_flags & SA_NOCLDWAIT)))
+		sa.sa_flags |= SA_NOCLDWAIT;
 	if (sigaction(sig, &sa, NULL))
 		return -errno;
 	kev_sig_unblock(s, sig);

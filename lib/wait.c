@@ -23,6 +23,7 @@
  * while a wake-all has not reached every parked thread.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <sched.h>
@@ -194,6 +195,8 @@ static int kev_park_events(struct kev_queue *q, const struct kev_deadline *d,
 	q->parked--;
 	if (gen != q->wake_gen && q->wake_left)
 		q->wake_left--; /* a wake-all counted this thread; it has now woken */
+	if (n < 0 && (e == EBADF || e == EINVAL))
+		return -ENOTCONN; /* the descriptor was closed with close(): kev_wait_call() */
 	if (n < 0)
 		return -e;
 	if (n)
@@ -306,6 +309,11 @@ static int kev_wait_call(int fd, struct ukevent *out, unsigned int min_nr, unsig
 		err = -EINVAL; /* kevent_wait() copies into the ring only */
 	else
 		err = max_nr ? kev_collect(q, out, min_nr, max_nr, &d, old_uidx) : 0;
+	if (err == -ENOTCONN) {
+		/* Not a queue any more (K25): EBADF if closed, EINVAL if the number was reused. */
+		kev_queue_lost(q, fd);
+		err = fcntl(fd, F_GETFD) < 0 ? -EBADF : -EINVAL;
+	}
 	kev_queue_put(q);
 	return err < 0 ? kev_err(err) : err;
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -301,4 +302,26 @@ Test(queue, k26_no_privilege_eperm,
 	cr_assert(len > 1 && lines == 1 && msg[len - 1] == '\n',
 		  "want exactly one line on stderr, got %zd bytes: \"%s\"", len, msg);
 	cr_assert(strstr(msg, "CAP_BPF"), "the message does not say what is missing: \"%s\"", msg);
+}
+
+Test(queue, k25_queue_closed_with_close,
+     .description = "K25: a queue descriptor closed with close() and its number reused: a wait "
+		    "on the number is -EINVAL (not a queue), and a new queue on it is a new queue")
+{
+	struct ukevent ev[4];
+	int q = kt_queue(), s, q2;
+
+	kt_unotify_add(q, 1, 0);
+	close(q);
+	s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_eq(s, q, "the number was not reused (%d)", s);
+	cr_assert_eq(kt_get(q, 1, 4, ev, 50), -EINVAL, "a wait on a socket acted on the dead queue");
+	cr_assert_eq(kevent_ctl(q, KEVENT_CTL_READY, 0, NULL), -EINVAL, "the dead queue is still there");
+	close(s);
+	q = kt_queue();
+	close(q);
+	q2 = kt_queue();
+	cr_assert_eq(q2, q);
+	kt_ctl_fails(q2, KEVENT_CTL_REMOVE, kt_unotify_ev(1, 0), ENOENT);
+	kt_close(q2);
 }

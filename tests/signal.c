@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "src_helpers.h"
@@ -238,10 +239,14 @@ Test(signal, k23_close_restores, .description = "K23/K2: closing the queue resto
 	cr_assert_eq(now.sa_handler, count_handler);
 }
 
-Test(signal, k25_bad_numbers, .description = "K25/K23: SIGKILL, SIGSTOP, 0, numbers past the last signal, the C library's own, stray id bits: EINVAL")
+Test(signal, k25_bad_numbers,
+     .description = "K25/K23: SIGKILL, SIGSTOP, 0, numbers past the last signal, the C "
+		    "library's own, stray id bits, NOMASK on a synchronous fault: EINVAL")
 {
 	static const __u64 ids[] = { SIGKILL, SIGSTOP, 0, 65, 1000, 32, SIGUSR1 | (1ULL << 40),
-				     SIGKILL | KEVENT_SIGNAL_NOMASK };
+				     SIGKILL | KEVENT_SIGNAL_NOMASK, SIGSEGV | KEVENT_SIGNAL_NOMASK,
+				     SIGBUS | KEVENT_SIGNAL_NOMASK, SIGFPE | KEVENT_SIGNAL_NOMASK,
+				     SIGILL | KEVENT_SIGNAL_NOMASK };
 	enum { N = sizeof(ids) / sizeof(ids[0]) };
 	struct ukevent uk[N];
 	int q;
@@ -255,4 +260,28 @@ Test(signal, k25_bad_numbers, .description = "K25/K23: SIGKILL, SIGSTOP, 0, numb
 	for (int i = 0; i < N; i++)
 		kt_assert_failed(&uk[i], EINVAL);
 	kt_close(q);
+}
+
+Test(signal, k23_sigchld_ignored_children_reaped,
+     .description = "K23: watching SIGCHLD where it was ignored keeps the kernel reaping the "
+		    "children (no zombies), and the queue still reports them")
+{
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+	int q = kt_queue(), status;
+	struct ukevent ev[4];
+	pid_t pid;
+
+	cr_assert_eq(sigaction(SIGCHLD, &ign, &old), 0);
+	kt_add(q, kt_signal_ev(SIGCHLD, false, 0));
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (!pid)
+		_exit(0);
+	cr_assert_eq(kt_get_nointr(q, 1, 4, ev, KT_WAIT_MS), 1);
+	cr_assert_eq(kt_only(ev, 1, KEVENT_SIGNAL, SIGCHLD).ret_data[0], 1);
+	/* Reaped already: no child is left to wait for. */
+	cr_assert_eq(waitpid(pid, &status, 0), -1, "a zombie was left");
+	cr_assert_eq(errno, ECHILD);
+	kt_close(q);
+	sigaction(SIGCHLD, &old, NULL);
 }
