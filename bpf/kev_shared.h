@@ -54,6 +54,13 @@ struct kev_qstat {
  */
 #define KEV_TIMER_BATCH 1024
 
+/*
+ * How often at most the kernel looks at one timer. A shorter period is not re-armed at every
+ * expiry (a 1 ns timer would keep a CPU in softirq): its expirations are counted at this pace
+ * and merge into one event (K12), the count exact (K19). Longer periods are not affected.
+ */
+#define KEV_TIMER_MIN_GAP_NS 100000ULL
+
 struct kev_timer_req {
 	__u32 slot;
 	__u32 gen;

@@ -149,7 +149,11 @@ static __always_inline void kev_notify(const struct kev_target *t, __u32 type, _
 	for (i = 0; i < KEV_CAS_TRIES; i++) {
 		if (KEV_SLOT_GEN(old) != t->gen)
 			return;
-		new = count ? old + bits : old | bits;
+		/* A count saturates: a carry would change the generation and mute the slot. */
+		if (count)
+			new = old + (bits < ~KEV_SLOT_PENDING(old) ? bits : ~KEV_SLOT_PENDING(old));
+		else
+			new = old | bits;
 		if (new == old)
 			return;
 		prev = __sync_val_compare_and_swap(&s->word, old, new);

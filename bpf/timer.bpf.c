@@ -15,6 +15,7 @@
 #define KEV_POP_MAX	 65536 /* per callback; the rest is due now: the callback comes back */
 #define EINVAL		 22
 #define ENOMEM		 12
+#define U32_MAX		 0xffffffffULL
 
 #define __contains(name, node) __attribute__((btf_decl_tag("contains:" #name ":" #node)))
 
@@ -30,7 +31,8 @@ extern struct bpf_rb_node *bpf_rbtree_first(struct bpf_rb_root *root) __ksym;
 
 struct kev_tnode {
 	struct bpf_rb_node rb;
-	__u64 due_ns; /* CLOCK_MONOTONIC time of the next expiry */
+	__u64 pos_ns; /* its place in the tree: due_ns, or later for a short period */
+	__u64 due_ns; /* CLOCK_MONOTONIC time of the next expiry not yet counted */
 	__u64 period_ns;
 	__u32 slot;
 	__u32 gen;
@@ -56,8 +58,8 @@ __u64 kev_tnodes;
 
 static bool kev_tnode_less(struct bpf_rb_node *a, const struct bpf_rb_node *b)
 {
-	return container_of(a, struct kev_tnode, rb)->due_ns <
-	       container_of(b, struct kev_tnode, rb)->due_ns;
+	return container_of(a, struct kev_tnode, rb)->pos_ns <
+	       container_of(b, struct kev_tnode, rb)->pos_ns;
 }
 
 static __always_inline void kev_tnode_drop(struct kev_tnode *n)
@@ -75,7 +77,7 @@ static __always_inline bool kev_tnode_live(const struct kev_tnode *n)
 	return s && KEV_SLOT_GEN(*(volatile __u64 *)&s->word) == n->gen;
 }
 
-/* Earliest due time, 0 if the tree is empty. */
+/* When the tree next wants the callback, 0 if it is empty. */
 static __always_inline __u64 kev_tq_first_due(struct kev_tq *tq)
 {
 	struct bpf_rb_node *r;
@@ -84,7 +86,7 @@ static __always_inline __u64 kev_tq_first_due(struct kev_tq *tq)
 	bpf_spin_lock(&tq->lock);
 	r = bpf_rbtree_first(&tq->root);
 	if (r)
-		due = container_of(r, struct kev_tnode, rb)->due_ns;
+		due = container_of(r, struct kev_tnode, rb)->pos_ns;
 	bpf_spin_unlock(&tq->lock);
 	return due;
 }
@@ -123,7 +125,7 @@ static long kev_tq_pop(__u32 i, struct kev_pop_ctx *c)
 
 	bpf_spin_lock(&tq->lock);
 	r = bpf_rbtree_first(&tq->root);
-	if (!r || container_of(r, struct kev_tnode, rb)->due_ns > c->now) {
+	if (!r || container_of(r, struct kev_tnode, rb)->pos_ns > c->now) {
 		bpf_spin_unlock(&tq->lock);
 		return 1;
 	}
@@ -141,12 +143,16 @@ static long kev_tq_pop(__u32 i, struct kev_pop_ctx *c)
 	t.slot = n->slot;
 	t.gen = n->gen;
 	t.queue = n->queue;
-	kev_notify(&t, KEVENT_TIMER, (__u32)count, true, (__u32)(c->now / NSEC_PER_MSEC));
+	kev_notify(&t, KEVENT_TIMER, count < U32_MAX ? count : U32_MAX, true,
+		   (__u32)(c->now / NSEC_PER_MSEC));
 	if (n->flags & KEV_TIMER_ONESHOT) {
 		kev_tnode_drop(n);
 		return 0;
 	}
 	n->due_ns += count * n->period_ns; /* absolute: no drift (K19) */
+	n->pos_ns = n->due_ns;
+	if (n->period_ns < KEV_TIMER_MIN_GAP_NS && n->pos_ns < c->now + KEV_TIMER_MIN_GAP_NS)
+		n->pos_ns = c->now + KEV_TIMER_MIN_GAP_NS;
 	bpf_spin_lock(&tq->lock);
 	bpf_rbtree_add_impl(&tq->root, &n->rb, kev_tnode_less, NULL, 0);
 	bpf_spin_unlock(&tq->lock);
@@ -185,6 +191,7 @@ static long kev_timer_arm_one(__u32 i, struct kev_arm_ctx *c)
 		return 0;
 	}
 	n->due_ns = c->now + r->period_ns;
+	n->pos_ns = n->due_ns;
 	n->period_ns = r->period_ns;
 	n->slot = r->slot;
 	n->gen = r->gen;

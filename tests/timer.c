@@ -102,6 +102,25 @@ Test(timer, k12_expirations_merge, .description = "K12/K19: expirations slept th
 	kt_close(q);
 }
 
+Test(timer, k19_count_saturates, .description = "K19/K12: a 1 ns timer left unconsumed past 2^32 expirations delivers a saturated count, then keeps firing")
+{
+	int q = kt_queue();
+	struct ukevent ev[4];
+	int n;
+
+	kt_add(q, kt_timer_ev(0, 1, 0, 6));
+	/* Over 2^32 ns: more expirations than ret_data[1] holds. */
+	kt_sleep_ms(4500);
+	n = kt_get(q, 1, 4, ev, KT_WAIT_MS);
+	cr_assert_eq(n, 1, "one event for the timer, got %d", n);
+	cr_assert_eq(ev[0].ret_data[1], UINT32_MAX, "the count saturates, got %u", ev[0].ret_data[1]);
+	n = kt_get(q, 1, 4, ev, KT_WAIT_MS);
+	cr_assert_eq(n, 1, "the timer keeps firing, got %d events", n);
+	cr_assert(ev[0].ret_data[1] >= 1 && ev[0].ret_data[1] < UINT32_MAX, "count %u",
+		  ev[0].ret_data[1]);
+	kt_close(q);
+}
+
 Test(timer, k10_remove_stops_at_once, .description = "K10: after REMOVE returns no expiry is delivered, not even one already queued")
 {
 	int q = kt_queue();
