@@ -139,7 +139,7 @@ static long kev_tq_pop(__u32 i, struct kev_pop_ctx *c)
 		return 0;
 	}
 	/* Late by whole periods (a busy machine): those expirations merge into this one. */
-	count = 1 + (c->now - n->due_ns) / n->period_ns;
+	count = n->flags & KEV_TIMER_ONESHOT ? 1 : 1 + (c->now - n->due_ns) / n->period_ns;
 	t.slot = n->slot;
 	t.gen = n->gen;
 	t.queue = n->queue;

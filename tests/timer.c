@@ -84,6 +84,19 @@ Test(timer, k19_oneshot_fires_once, .description = "K19/K13: a ONESHOT timer fir
 	kt_close(q);
 }
 
+Test(timer, k19_oneshot_counts_one, .description = "K19: a ONESHOT expires once: however late its expiry is served, ret_data[1] is 1")
+{
+	int q = kt_queue();
+	struct ukevent ev[4];
+
+	/* 1 ns: the kernel serves it microseconds late, thousands of periods. */
+	kt_add(q, kt_timer_ev(0, 1, KEVENT_REQ_ONESHOT, 12));
+	cr_assert_eq(kt_get_some(q, ev, 4), 1);
+	cr_assert_eq(ev[0].ret_data[1], 1, "one expiration, got %u", ev[0].ret_data[1]);
+	kt_expect_none(q);
+	kt_close(q);
+}
+
 Test(timer, k19_periodic_no_drift, .description = "K19: the n-th expiry is due at start + n * period: the count keeps up with the clock, never behind, never ahead")
 {
 	int q = kt_queue();
