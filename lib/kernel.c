@@ -24,6 +24,7 @@ static struct {
 	struct kev_slot *slots;	     /* kev_slots, mmapped */
 	struct kev_qstat *qstats;    /* kev_qstats, mmapped */
 	struct kev_timer_req *treqs; /* kev_timer_reqs, mmapped */
+	struct kev_tslot *tslots;    /* kev_tslots, mmapped: the timers' armings */
 	struct kev_interest **owner; /* slot -> interest holding it */
 	__u32 nslots;		     /* KEVENT_MAX_INTERESTS, or KEV_MAX_SLOTS */
 	__u32 fresh;		     /* slots below it have been handed out at least once */
@@ -85,6 +86,8 @@ static void kev_kernel_unload(void)
 		munmap(kk.qstats, sizeof(*kk.qstats) * KEV_MAX_QUEUES);
 	if (kk.treqs)
 		munmap(kk.treqs, sizeof(*kk.treqs) * KEV_TIMER_BATCH);
+	if (kk.tslots)
+		munmap(kk.tslots, sizeof(*kk.tslots) * kk.nslots);
 	kevent_bpf__destroy(kk.skel); /* detaches what kev_kernel_attach() attached */
 	memset(kk.attached, 0, sizeof(kk.attached));
 	free(kk.owner);
@@ -93,6 +96,7 @@ static void kev_kernel_unload(void)
 	kk.slots = NULL;
 	kk.qstats = NULL;
 	kk.treqs = NULL;
+	kk.tslots = NULL;
 	kk.owner = NULL;
 	kk.free = NULL;
 	kk.nfree = 0;
@@ -114,7 +118,8 @@ static __u32 kev_kernel_capacity(void)
 
 static int kev_kernel_size(void)
 {
-	struct bpf_map *maps[] = { kk.skel->maps.kev_slots, kk.skel->maps.kev_sockets };
+	struct bpf_map *maps[] = { kk.skel->maps.kev_slots, kk.skel->maps.kev_sockets,
+				   kk.skel->maps.kev_tslots };
 	int err = 0;
 
 	kk.nslots = kev_kernel_capacity();
@@ -156,10 +161,11 @@ static int kev_kernel_load(void)
 	kk.slots = kev_map_mmap(kk.skel->maps.kev_slots, sizeof(*kk.slots) * kk.nslots);
 	kk.qstats = kev_map_mmap(kk.skel->maps.kev_qstats, sizeof(*kk.qstats) * KEV_MAX_QUEUES);
 	kk.treqs = kev_map_mmap(kk.skel->maps.kev_timer_reqs, sizeof(*kk.treqs) * KEV_TIMER_BATCH);
+	kk.tslots = kev_map_mmap(kk.skel->maps.kev_tslots, sizeof(*kk.tslots) * kk.nslots);
 	/* Untouched pages cost nothing: both grow with the slots actually used. */
 	kk.owner = calloc(kk.nslots, sizeof(*kk.owner));
 	kk.free = malloc(kk.nslots * sizeof(*kk.free));
-	if (!kk.slots || !kk.qstats || !kk.treqs || !kk.owner || !kk.free)
+	if (!kk.slots || !kk.qstats || !kk.treqs || !kk.tslots || !kk.owner || !kk.free)
 		goto out;
 	err = 0;
 out:
@@ -261,7 +267,13 @@ int kev_kernel_arm_timers(struct kev_timer_req *reqs, unsigned int nr)
 	return err;
 }
 
-/* Timers the kernel holds for this process (removed ones until they come due). */
+/* A slot's timer arming (timer.c); the slot is the caller's. */
+struct kev_tslot *kev_kernel_tslot(__u32 slot)
+{
+	return &kk.tslots[slot];
+}
+
+/* Nodes in the kernel's timer tree: one per armed timer of the process. */
 __u64 kev_kernel_timers(void)
 {
 	return __atomic_load_n(&kk.skel->bss->kev_tnodes, __ATOMIC_RELAXED);
@@ -362,6 +374,16 @@ void kev_slot_free(struct kev_interest *it)
 	kk.free[(kk.free_head + kk.nfree) % kk.nslots] = s;
 	kk.nfree++;
 	pthread_mutex_unlock(&kk.lock);
+}
+
+/*
+ * The interest keeps its slot under a new generation with nothing pending: records and
+ * BPF programs holding the old one are ignored from now on (K10), as after a free.
+ */
+void kev_slot_renew(struct kev_interest *it)
+{
+	it->gen++;
+	__atomic_store_n(&kk.slots[it->slot].word, (__u64)it->gen << 32, __ATOMIC_RELEASE);
 }
 
 /*
