@@ -10,9 +10,9 @@
  *
  * MODIFY restarts the timer where it is: a new generation for its slot, so that nothing of
  * the old arming is delivered from then on (K10), and a new first expiry. The node in the
- * tree is due no later than that (same period, earlier start) and moves when it comes due:
- * a restart is a few stores, no system call and no kernel memory. Only a ONESHOT that
- * fired, whose node went, asks the kernel for a new one.
+ * tree is due no later than that (it was armed before, with the same period) and moves when
+ * it comes due: a restart is a few stores, no system call and no kernel memory. Only a
+ * ONESHOT that fired, whose node went, asks the kernel for a new one.
  */
 #include <errno.h>
 #include <stdlib.h>
