@@ -9,11 +9,14 @@
  *   d) 1,000,000 one-shot timers 60 s ahead: wall time to arm and to remove, and the memory
  *      they hold while armed (kernel slab + process RSS). A timerfd is a descriptor: where
  *      the descriptor limit cannot be raised that far (no CAP_SYS_RESOURCE), both sides
- *      run at the largest count that fits, and libkevent alone at the full count.
+ *      run at the largest count that fits, and libkevent alone at the full count;
+ *   e) one 60 s timer restarted -s times (1,000,000: an idle timeout pushed back on every
+ *      request), MODIFY against timerfd_settime(): time per restart, the memory left held
+ *      afterwards, and how many timers the kernel then holds (kevent_stats()).
  * Lateness is the time from when an expiry was due (arm time + k * period) to when
  * userspace has it, merged expirations included.
  *
- *   build/bench/timers [-r runs] [-t seconds] [-n expiries] [-m timers for d]
+ *   build/bench/timers [-r runs] [-t seconds] [-n expiries] [-m timers for d] [-s restarts]
  */
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
@@ -22,7 +25,7 @@
 
 #define MSEC 1000000ULL
 
-static unsigned int expiries = 2000, big = 1000000;
+static unsigned int expiries = 2000, big = 1000000, restarts = 1000000;
 
 static struct ukevent timer_ev(uint64_t period_ns, __u32 flags, uint64_t user)
 {
@@ -78,18 +81,24 @@ static uint64_t machine_busy_ns(void)
 	return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) * (NSEC_PER_SEC / sysconf(_SC_CLK_TCK));
 }
 
-static long meminfo_kb(const char *key)
+/*
+ * Kernel memory in slab objects, in kB: the objects allocated (/proc/slabinfo), not the
+ * Slab: figure of /proc/meminfo, which also counts the free room an earlier row's freed
+ * objects leave in the caches (a million timers armed then removed hide the next million).
+ */
+static long slab_kb(void)
 {
-	char line[256];
-	long v = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
+	unsigned long long active, size, total = 0;
+	char line[512];
+	FILE *f = fopen("/proc/slabinfo", "r");
 
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, strlen(key)))
-			v = strtol(line + strlen(key), NULL, 10);
-	if (f)
-		fclose(f);
-	return v;
+	if (!f)
+		bench_die("/proc/slabinfo: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*s %llu %*u %llu", &active, &size) == 2)
+			total += active * size;
+	fclose(f);
+	return (long)(total / 1024);
 }
 
 static long rss_kb(void)
@@ -106,10 +115,10 @@ static long rss_kb(void)
 	return v;
 }
 
-/* What the timers hold: kernel slab and process memory, in MB. */
+/* What the timers hold: kernel slab objects and process memory, in MB. */
 static double held_mb(long slab0, long rss0)
 {
-	return (double)(meminfo_kb("Slab:") - slab0 + rss_kb() - rss0) / 1024.0;
+	return (double)(slab_kb() - slab0 + rss_kb() - rss0) / 1024.0;
 }
 
 /* One measurement of a side: lateness samples (ns) and counters. */
@@ -242,7 +251,7 @@ static void run_many(bool kevent, unsigned int n, uint64_t ahead, double *arm, d
 		if (!fds)
 			bench_die("out of memory");
 	}
-	slab0 = meminfo_kb("Slab:");
+	slab0 = slab_kb();
 	rss0 = rss_kb();
 	t0 = bench_now_ns();
 	if (kevent && (kevent_ctl(q, KEVENT_CTL_ADD, n, uk) != (int)n || uk[n - 1].ret_flags))
@@ -261,6 +270,52 @@ static void run_many(bool kevent, unsigned int n, uint64_t ahead, double *arm, d
 		kevent_close(q);
 	free(uk);
 	free(fds);
+}
+
+static void restart_one(bool kevent, int h, struct ukevent *uk, const struct itimerspec *its)
+{
+	bool ok;
+
+	if (kevent)
+		ok = kevent_ctl(h, KEVENT_CTL_MODIFY, 1, uk) == 1 &&
+		     uk->ret_flags == KEVENT_RET_DONE;
+	else
+		ok = !timerfd_settime(h, 0, its, NULL);
+	if (!ok)
+		bench_die("restarting a timer failed");
+}
+
+/* Restart one 60 s timer n times; ns per restart, memory held afterwards (MB), kernel timers. */
+static void run_restarts(bool kevent, unsigned int n, double *ns, double *mem, double *held)
+{
+	struct itimerspec its = {.it_value = {60, 0}};
+	struct ukevent uk = timer_ev(60 * NSEC_PER_SEC, 0, 0);
+	struct kevent_stats st = {0};
+	long slab0, rss0;
+	uint64_t t0;
+	int h;
+
+	if (kevent) {
+		h = bench_kevent_init();
+		if (kevent_ctl(h, KEVENT_CTL_ADD, 1, &uk) != 1 || uk.ret_flags)
+			bench_die("kevent_ctl ADD of a timer failed");
+	} else {
+		h = timerfd_armed(60 * NSEC_PER_SEC, false);
+	}
+	slab0 = slab_kb();
+	rss0 = rss_kb();
+	t0 = bench_now_ns();
+	for (unsigned int i = 0; i < n; i++)
+		restart_one(kevent, h, &uk, &its);
+	*ns = (double)(bench_now_ns() - t0) / n;
+	*mem = held_mb(slab0, rss0);
+	if (kevent && kevent_stats(h, &st))
+		bench_die("kevent_stats: %s", strerror(errno));
+	*held = (double)st.kernel_timers;
+	if (kevent)
+		kevent_close(h);
+	else
+		close(h);
 }
 
 static double pct(struct sample *s, double p)
@@ -288,21 +343,24 @@ int main(int argc, char **argv)
 {
 	struct bench_series lat50[2] = {0}, lat99[2] = {0}, cpu[2] = {0}, self[2] = {0},
 			    rate[2] = {0}, p99[2] = {0}, arm100k[2] = {0}, arm[2] = {0},
-			    del[2] = {0}, mem[2] = {0}, armbig = {0}, delbig = {0}, membig = {0};
+			    del[2] = {0}, mem[2] = {0}, armbig = {0}, delbig = {0}, membig = {0},
+			    rst[2] = {0}, rstmem[2] = {0}, rstheld = {0};
 	struct bench_opts o;
 	unsigned int fitting;
 	char buf[32], name[3][64];
 	int c;
 
 	bench_opts_init(&o, 10);
-	while ((c = getopt(argc, argv, BENCH_OPTS "n:m:")) != -1) {
-		if (c == 'n')
+	while ((c = getopt(argc, argv, BENCH_OPTS "n:m:s:")) != -1) {
+		if (c == 's')
+			restarts = (unsigned int)strtoul(optarg, NULL, 0);
+		else if (c == 'n')
 			expiries = (unsigned int)strtoul(optarg, NULL, 0);
 		else if (c == 'm')
 			big = (unsigned int)strtoul(optarg, NULL, 0);
 		else if (!bench_opt(&o, c, optarg))
-			bench_die("usage: %s [-r runs] [-t seconds] [-n expiries] [-m timers]",
-				  argv[0]);
+			bench_die("usage: %s [-r runs] [-t seconds] [-n expiries] [-m timers] "
+				  "[-s restarts]", argv[0]);
 	}
 	/* Room for d): a million timers, and a million timerfds. */
 	snprintf(buf, sizeof(buf), "%u", big + 16384);
@@ -313,7 +371,7 @@ int main(int argc, char **argv)
 	for (unsigned int r = 0; r < o.runs; r++) {
 		for (int k = 1; k >= 0; k--) {
 			struct sample one = {0}, many = {0};
-			double a, d, m;
+			double a, d, m, held;
 
 			run_periodic(k, 1, 1 * MSEC, 60, expiries, &one);
 			bench_series_add(&lat50[k], pct(&one, 50));
@@ -339,6 +397,11 @@ int main(int argc, char **argv)
 				bench_series_add(&delbig, d);
 				bench_series_add(&membig, m);
 			}
+			run_restarts(k, restarts, &a, &m, &held);
+			bench_series_add(&rst[k], a);
+			bench_series_add(&rstmem[k], m);
+			if (k)
+				bench_series_add(&rstheld, held);
 			free(one.late);
 			free(many.late);
 		}
@@ -365,5 +428,11 @@ int main(int argc, char **argv)
 		ref_row(name[1], "ms", &delbig, fitting);
 		ref_row(name[2], "MB", &membig, fitting);
 	}
+	snprintf(name[0], sizeof(name[0]), "%u restarts of one timer", restarts);
+	snprintf(name[1], sizeof(name[1]), "memory after %u restarts", restarts);
+	snprintf(name[2], sizeof(name[2]), "kernel timers after %u restarts", restarts);
+	row(name[0], "ns each", &rst[1], &rst[0], false);
+	row(name[1], "MB", &rstmem[1], &rstmem[0], false);
+	row(name[2], "timers", &rstheld, NULL, false);
 	return 0;
 }

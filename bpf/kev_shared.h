@@ -50,24 +50,57 @@ struct kev_qstat {
 /* A record naming no slot: an overflow marker, there only to wake the queue (K24). */
 #define KEV_SLOT_NONE 0xffffffffu
 
-#define KEV_TIMER_ONESHOT 0x1
-
 /*
  * KEVENT_TIMERs live in the kernel, in one red-black tree ordered by due time and served by
- * one bpf_timer (timer.bpf.c). They are armed by kev_timer_arm, a SEC("syscall") program
- * run once for a batch of requests the library writes into the mmapped array
- * kev_timer_reqs: arming 100,000 timers costs about a hundred system calls, not 100,000.
- * A removed timer is dropped from the tree when it comes due: its slot's generation moved.
+ * one bpf_timer (timer.bpf.c): one node per armed timer, whatever is done to it.
+ *
+ * A timer's arming is in its slot's entry of kev_tslots, an mmapped array the library writes
+ * without a system call: the generation it was armed under, ONESHOT, and its first expiry.
+ * A restart (MODIFY) writes a new arming there and nothing else: the timer's node is due no
+ * later than the new first expiry (same period, later start), and when it comes due the
+ * kernel sees the new arming and moves the node to it. Only what needs the tree goes through kev_timer_arm, a
+ * SEC("syscall") program run once for a batch of requests the library writes into the
+ * mmapped array kev_timer_reqs (arming 100,000 timers costs about a hundred system calls):
+ * a node for a new timer, or for one whose node went (a ONESHOT that fired), and the removal
+ * of a removed timer's node.
  */
 #define KEV_TIMER_BATCH 1024
 
+/*
+ * How often at most the kernel looks at one timer. A shorter period is not re-armed at every
+ * expiry (a 1 ns timer would keep a CPU in softirq): its expirations are counted at this pace
+ * and merge into one event (K12), the count exact (K19). Longer periods are not affected.
+ */
+#define KEV_TIMER_MIN_GAP_NS 100000ULL
+
+/* kev_tslot.arm: the generation in the high half, these bits in the low half. */
+#define KEV_TARM_GEN(w)	 ((__u32)((w) >> 32))
+#define KEV_TARM_ARMED	 0x1 /* library: the slot's interest is an armed timer */
+#define KEV_TARM_ONESHOT 0x2 /* library */
+#define KEV_TARM_RESTART 0x4 /* library: a restart of the timer the slot's node was made for */
+#define KEV_TARM_NODE	 0x8 /* kernel: a node of the tree serves the slot */
+#define KEV_TARM_FIRED	 0x10 /* kernel: this ONESHOT arming fired; its node went */
+
+struct kev_tslot {
+	/*
+	 * Both sides change it atomically: the library publishes a new arming and learns in
+	 * the same compare-and-swap whether a node still serves the slot; the kernel drops a
+	 * node only if the arming it served is still the one published.
+	 */
+	__u64 arm;
+	__u64 due_ns; /* library: the arming's first expiry (CLOCK_MONOTONIC), set before arm */
+	__u64 pos_ns; /* kernel: where the slot's node is in the tree, while NODE is set */
+};
+
+#define KEV_TIMER_CANCEL 0x1 /* kev_timer_req: take the slot's node out of the tree */
+
 struct kev_timer_req {
 	__u32 slot;
-	__u32 gen;
+	__u32 gen; /* the arming (slot generation) this request is about */
 	__u64 period_ns;
 	__u16 queue;
-	__u16 flags;
-	__s32 err; /* written back: 0 armed, or -errno */
+	__u16 flags; /* KEV_TIMER_CANCEL, or 0: give the arming a node */
+	__s32 err;   /* written back: 0 done (or nothing to do), or -errno */
 };
 
 struct kev_timer_arm_ctx {

@@ -79,8 +79,9 @@ __noinline int kev_notify(const struct kev_target *t, __u32 type, __u32 bits, bo
 	for (i = 0; i < KEV_CAS_TRIES; i++) {
 		if (KEV_SLOT_GEN(old) != t->gen)
 			return 0;
+		/* A count saturates: a carry would change the generation and mute the slot. */
 		if (count)
-			new = old + bits;
+			new = old + (bits < ~KEV_SLOT_PENDING(old) ? bits : ~KEV_SLOT_PENDING(old));
 		else if (bits & KEV_PEND_ERR_MASK) /* the latest error replaces the older one */
 			new = (old & ~(__u64)KEV_PEND_ERR_MASK) | bits;
 		else

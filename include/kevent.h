@@ -117,8 +117,9 @@ struct kevent_stats {
 	uint64_t ring_overflows; /* kernel ring buffer full: records the kernel could not push */
 	uint64_t copy_failed;	/* events that did not fit in the caller's kevent_ring */
 	uint64_t interests;	/* interests registered now */
-	uint64_t kernel_timers;	/* timers the kernel holds for the process, all queues (removed
-				 * ones stay until they come due, then go without firing) */
+	uint64_t kernel_timers;	/* timers the kernel holds for the process, all queues: one per
+				 * armed timer, however often restarted; a ONESHOT's goes when
+				 * it fires, a removed one's when kevent_ctl() returns */
 };
 
 /* Fill *st with the queue's counters (K24: overflows are counted, never silent). */

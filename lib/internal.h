@@ -214,9 +214,11 @@ int kev_kernel_attach(int group);
 #define KEV_MAP_INODE_LOG  4
 int kev_kernel_arm_timers(struct kev_timer_req *reqs, unsigned int nr);
 int kev_kernel_probe(struct kev_probe *p, unsigned int nr);
+struct kev_tslot *kev_kernel_tslot(__u32 slot);
 __u64 kev_kernel_timers(void);
 int kev_slot_alloc(struct kev_interest *it);
 void kev_slot_free(struct kev_interest *it);
+void kev_slot_renew(struct kev_interest *it);
 struct kev_interest *kev_slot_owner(__u32 slot, __u32 gen);
 __u32 kev_slot_clear(const struct kev_interest *it);
 __u32 kev_slot_pending(const struct kev_interest *it);

@@ -25,6 +25,7 @@ static struct {
 	struct kev_qstat *qstats;    /* kev_qstats, mmapped */
 	struct kev_timer_req *treqs; /* kev_timer_reqs, mmapped */
 	struct kev_probe *probes;    /* kev_probes, mmapped */
+	struct kev_tslot *tslots;    /* kev_tslots, mmapped: the timers' armings */
 	struct kev_interest **owner; /* slot -> interest holding it */
 	__u32 nslots;		     /* KEVENT_MAX_INTERESTS, or KEV_MAX_SLOTS */
 	__u32 fresh;		     /* slots below it have been handed out at least once */
@@ -96,6 +97,8 @@ static void kev_kernel_unload(void)
 		munmap(kk.treqs, sizeof(*kk.treqs) * KEV_TIMER_BATCH);
 	if (kk.probes)
 		munmap(kk.probes, sizeof(*kk.probes) * KEV_PROBE_BATCH);
+	if (kk.tslots)
+		munmap(kk.tslots, sizeof(*kk.tslots) * kk.nslots);
 	kevent_bpf__destroy(kk.skel); /* detaches what kev_kernel_attach() attached */
 	memset(kk.attached, 0, sizeof(kk.attached));
 	free(kk.owner);
@@ -105,6 +108,7 @@ static void kev_kernel_unload(void)
 	kk.qstats = NULL;
 	kk.treqs = NULL;
 	kk.probes = NULL;
+	kk.tslots = NULL;
 	kk.owner = NULL;
 	kk.free = NULL;
 	kk.nfree = 0;
@@ -126,7 +130,8 @@ static __u32 kev_kernel_capacity(void)
 
 static int kev_kernel_size(void)
 {
-	struct bpf_map *maps[] = { kk.skel->maps.kev_slots, kk.skel->maps.kev_sockets };
+	struct bpf_map *maps[] = { kk.skel->maps.kev_slots, kk.skel->maps.kev_sockets,
+				   kk.skel->maps.kev_tslots };
 	int err = 0;
 
 	kk.nslots = kev_kernel_capacity();
@@ -169,10 +174,12 @@ static int kev_kernel_load(void)
 	kk.qstats = kev_map_mmap(kk.skel->maps.kev_qstats, sizeof(*kk.qstats) * KEV_MAX_QUEUES);
 	kk.treqs = kev_map_mmap(kk.skel->maps.kev_timer_reqs, sizeof(*kk.treqs) * KEV_TIMER_BATCH);
 	kk.probes = kev_map_mmap(kk.skel->maps.kev_probes, sizeof(*kk.probes) * KEV_PROBE_BATCH);
+	kk.tslots = kev_map_mmap(kk.skel->maps.kev_tslots, sizeof(*kk.tslots) * kk.nslots);
 	/* Untouched pages cost nothing: both grow with the slots actually used. */
 	kk.owner = calloc(kk.nslots, sizeof(*kk.owner));
 	kk.free = malloc(kk.nslots * sizeof(*kk.free));
-	if (!kk.slots || !kk.qstats || !kk.treqs || !kk.probes || !kk.owner || !kk.free)
+	if (!kk.slots || !kk.qstats || !kk.treqs || !kk.probes || !kk.tslots || !kk.owner ||
+	    !kk.free)
 		goto out;
 	err = kev_kernel_run(kk.skel->progs.kev_owner, NULL, 0);
 out:
@@ -218,6 +225,7 @@ void kev_kernel_forget(void)
 	kk.qstats = NULL;
 	kk.treqs = NULL;
 	kk.probes = NULL;
+	kk.tslots = NULL;
 	kk.users = 0;
 	kev_kernel_unload();
 }
@@ -301,7 +309,13 @@ int kev_kernel_probe(struct kev_probe *p, unsigned int nr)
 	return err;
 }
 
-/* Timers the kernel holds for this process (removed ones until they come due). */
+/* A slot's timer arming (timer.c); the slot is the caller's. */
+struct kev_tslot *kev_kernel_tslot(__u32 slot)
+{
+	return &kk.tslots[slot];
+}
+
+/* Nodes in the kernel's timer tree: one per armed timer of the process. */
 __u64 kev_kernel_timers(void)
 {
 	return __atomic_load_n(&kk.skel->bss->kev_tnodes, __ATOMIC_RELAXED);
@@ -401,6 +415,16 @@ void kev_slot_free(struct kev_interest *it)
 	kk.free[(kk.free_head + kk.nfree) % kk.nslots] = s;
 	kk.nfree++;
 	pthread_mutex_unlock(&kk.lock);
+}
+
+/*
+ * The interest keeps its slot under a new generation with nothing pending: records and
+ * BPF programs holding the old one are ignored from now on (K10), as after a free.
+ */
+void kev_slot_renew(struct kev_interest *it)
+{
+	it->gen++;
+	__atomic_store_n(&kk.slots[it->slot].word, (__u64)it->gen << 32, __ATOMIC_RELEASE);
 }
 
 /*
