@@ -254,9 +254,9 @@ static void kev_ctl_modify(struct kev_queue *q, struct kev_interest *it, struct 
 		kev_fail(e, err);
 		return;
 	}
-	/* No longer level: the level-triggered set must stop reporting it. */
-	if (it->uk.req_flags & (KEVENT_REQ_ET | KEVENT_REQ_ONESHOT))
-		kev_fdwatch_level(q, it, false);
+	/* No longer level: no second look at what it delivered. */
+	if ((it->uk.req_flags & (KEVENT_REQ_ET | KEVENT_REQ_ONESHOT)) && it->where == KEV_RECHECK)
+		kev_unqueue(it);
 	/* K8: re-check readiness; what is ready now is queued. */
 	if (it->uk.req_flags & KEVENT_REQ_READY)
 		kev_fire_user(q, it);

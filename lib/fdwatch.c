@@ -8,14 +8,8 @@
  * node share one edge-triggered registration; epoll supplies edges, the core supplies ET
  * and ONESHOT like for every other source.
  *
- * Level mode (K13) uses a second, level-triggered registration in q->lvl_fd, an epoll set
- * nested in the queue's: an interest joins it at its first delivery in level mode, and from
- * then on each harvest sees it again while its object is still ready, and the queue's
- * descriptor polls readable exactly then (K2), with no system call per re-check.
- *
  * epoll data carries (generation, fd) rather than a pointer: a thread that slept in
- * epoll_wait may bring back an event for a node another thread has freed since. The top
- * bit of the generation says which of the two sets the event came from.
+ * epoll_wait may bring back an event for a node another thread has freed since.
  */
 #include <errno.h>
 #include <linux/kcmp.h>
@@ -27,14 +21,11 @@
 
 #include "internal.h"
 
-#define KEV_FDTAG_LEVEL 0x80000000u
-
 struct kev_fdnode {
 	struct kev_hnode hnode;
 	int fd;
 	__u32 gen;
 	__u32 events; /* registered in q->fd now, edge-triggered */
-	__u32 level;  /* registered in q->lvl_fd now, level-triggered */
 	struct kev_interest *head;
 };
 
@@ -50,77 +41,62 @@ static struct kev_fdnode *kev_fdnode_find(struct kev_queue *q, int fd)
 	return n ? kev_container_of(n, struct kev_fdnode, hnode) : NULL;
 }
 
-static bool kev_fdnode_registered(const struct kev_fdnode *n)
-{
-	return n->events || n->level;
-}
-
 static void kev_fdnode_free(struct kev_queue *q, struct kev_fdnode *n)
 {
-	if (n->events)
+	if (n->events) {
 		epoll_ctl(q->fd, EPOLL_CTL_DEL, n->fd, NULL);
-	if (n->level)
-		epoll_ctl(q->lvl_fd, EPOLL_CTL_DEL, n->fd, NULL);
-	if (kev_fdnode_registered(n))
 		q->fdregs--;
+	}
 	kev_htab_remove(&q->fdnodes, &n->hnode);
 	free(n);
 }
 
 /*
- * Make one of the node's two registrations say `want` (0: none). epoll knows a
- * registration by (file, number): one made before the number was closed lives on while
- * another descriptor holds the file, so the same file back on the number is EEXIST (and a
- * registration whose file went is ENOENT): both mean "make it say `want`".
+ * Make the node's registration say `want` (0: none). epoll knows a registration by (file,
+ * number): one made before the number was closed lives on while another descriptor holds
+ * the file, so the same file back on the number is EEXIST (and a registration whose file
+ * went is ENOENT): both mean "make it say `want`".
  */
-static int kev_fdnode_register(struct kev_fdnode *n, int epfd, __u32 *have, __u32 want,
-			       __u32 flags)
+static int kev_fdnode_register(struct kev_queue *q, struct kev_fdnode *n, __u32 want)
 {
 	struct epoll_event ev = {
-		.events = want | flags,
-		.data.u64 = (__u64)(n->gen | (flags & EPOLLET ? 0 : KEV_FDTAG_LEVEL)) << 32 |
-			    (__u32)n->fd,
+		.events = want | EPOLLET,
+		.data.u64 = (__u64)n->gen << 32 | (__u32)n->fd,
 	};
 	int op, err = 0;
 
-	if (want == *have)
+	if (want == n->events)
 		return 0;
-	op = !want ? EPOLL_CTL_DEL : *have ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-	if (epoll_ctl(epfd, op, n->fd, &ev)) {
+	op = !want ? EPOLL_CTL_DEL : n->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	if (epoll_ctl(q->fd, op, n->fd, &ev)) {
 		err = -errno;
 		if (op == EPOLL_CTL_MOD && err == -ENOENT)
-			err = epoll_ctl(epfd, EPOLL_CTL_ADD, n->fd, &ev) ? -errno : 0;
+			err = epoll_ctl(q->fd, EPOLL_CTL_ADD, n->fd, &ev) ? -errno : 0;
 		else if (op == EPOLL_CTL_ADD && err == -EEXIST)
-			err = epoll_ctl(epfd, EPOLL_CTL_MOD, n->fd, &ev) ? -errno : 0;
+			err = epoll_ctl(q->fd, EPOLL_CTL_MOD, n->fd, &ev) ? -errno : 0;
 		else if (op == EPOLL_CTL_DEL)
 			err = 0;
 	}
-	if (!err)
-		*have = want;
+	if (!err) {
+		q->fdregs += (int)!!want - (int)!!n->events;
+		n->events = want;
+	}
 	return err;
 }
 
 /* Register the union of what the node's interests need; free the node once it has none. */
 static int kev_fdnode_sync(struct kev_queue *q, struct kev_fdnode *n)
 {
-	bool was = kev_fdnode_registered(n);
-	__u32 edge = 0, level = 0;
 	struct kev_interest *it;
-	int err;
+	__u32 edge = 0;
 
 	if (!n->head) {
 		kev_fdnode_free(q, n);
 		return 0;
 	}
-	for (it = n->head; it; it = it->fd_next) {
+	for (it = n->head; it; it = it->fd_next)
 		edge |= it->fd_events;
-		level |= it->lvl_events;
-	}
-	err = kev_fdnode_register(n, q->fd, &n->events, edge, EPOLLET);
-	if (!err)
-		err = kev_fdnode_register(n, q->lvl_fd, &n->level, level, 0);
-	q->fdregs += (int)kev_fdnode_registered(n) - (int)was;
-	return err;
+	return kev_fdnode_register(q, n, edge);
 }
 
 static void kev_fdnode_unlink(struct kev_interest *it)
@@ -139,7 +115,7 @@ static void kev_fdnode_unlink(struct kev_interest *it)
 
 static __u32 kev_fdnode_newgen(struct kev_queue *q)
 {
-	q->fdnode_gen = (q->fdnode_gen + 1) & ~KEV_FDTAG_LEVEL;
+	q->fdnode_gen++;
 	return q->fdnode_gen ? q->fdnode_gen : ++q->fdnode_gen;
 }
 
@@ -165,12 +141,10 @@ static bool kev_fd_in_epoll(int epfd, int fd)
 	}
 }
 
-/* The node's descriptor still names the file its registrations were made for. */
+/* The node's descriptor still names the file its registration was made for. */
 static bool kev_fdnode_alive(struct kev_queue *q, const struct kev_fdnode *n)
 {
-	if (n->events)
-		return kev_fd_in_epoll(q->fd, n->fd);
-	return !n->level || kev_fd_in_epoll(q->lvl_fd, n->fd);
+	return !n->events || kev_fd_in_epoll(q->fd, n->fd);
 }
 
 /* The interest's descriptor still names the file its registration was made for. */
@@ -191,12 +165,11 @@ static void kev_fdnode_drop_stale(struct kev_queue *q, struct kev_fdnode *n)
 
 	q->fdregs--;
 	n->events = 0;
-	n->level = 0;
 	n->gen = kev_fdnode_newgen(q);
 	while ((n = kev_fdnode_find(q, fd))) {
 		struct kev_interest *it = n->head;
 
-		while (it && !it->fd_events && !it->lvl_events)
+		while (it && !it->fd_events)
 			it = it->fd_next;
 		if (!it)
 			return;
@@ -210,7 +183,7 @@ int kev_fdwatch_add(struct kev_queue *q, struct kev_interest *it, __u32 epoll_ev
 	struct kev_fdnode *n = kev_fdnode_find(q, it->fd);
 	int err;
 
-	if (n && kev_fdnode_registered(n) && !kev_fdnode_alive(q, n)) {
+	if (n && n->events && !kev_fdnode_alive(q, n)) {
 		kev_fdnode_drop_stale(q, n);
 		n = kev_fdnode_find(q, it->fd);
 	}
@@ -252,7 +225,7 @@ int kev_fdwatch_set(struct kev_queue *q, struct kev_interest *it, __u32 epoll_ev
 {
 	if (!it->fdn)
 		return epoll_events ? kev_fdwatch_add(q, it, epoll_events) : 0;
-	it->fd_events = epoll_events; /* 0 too: it stays on its number's node (level, reuse) */
+	it->fd_events = epoll_events; /* 0 too: it stays on its number's node (reuse, sweep) */
 	return kev_fdnode_sync(q, it->fdn);
 }
 
@@ -270,34 +243,17 @@ unsigned int kev_fdwatch_others(struct kev_queue *q, const struct kev_interest *
 	return n;
 }
 
-/*
- * Level mode: keep the interest in the level-triggered set (on) or take it out. Joining
- * costs one epoll_ctl() in the interest's life, not one per delivery.
- */
-int kev_fdwatch_level(struct kev_queue *q, struct kev_interest *it, bool on)
-{
-	__u32 want = on && it->src->pollmask ? (__u32)(__u16)it->src->pollmask(it) : 0;
-
-	if (want == it->lvl_events)
-		return 0;
-	it->lvl_events = want;
-	if (!it->fdn)
-		return want ? kev_fdwatch_add(q, it, it->fd_events) : 0;
-	return kev_fdnode_sync(q, it->fdn);
-}
-
 void kev_fdwatch_dispatch(struct kev_queue *q, __u64 tag, __u32 revents)
 {
 	struct kev_fdnode *n = kev_fdnode_find(q, (int)(__u32)tag);
-	bool level = (tag >> 32) & KEV_FDTAG_LEVEL;
 	struct kev_interest *it, *next;
 	__u32 bits;
 
-	if (!n || n->gen != ((tag >> 32) & ~KEV_FDTAG_LEVEL))
+	if (!n || n->gen != (__u32)(tag >> 32))
 		return; /* freed since epoll_wait returned it */
 	for (it = n->head; it; it = next) {
-		/* Only what this interest registered in that set, plus errors and hang-ups. */
-		__u32 mask = level ? it->lvl_events : it->fd_events;
+		/* Only what this interest registered, plus errors and hang-ups. */
+		__u32 mask = it->fd_events;
 
 		next = it->fd_next;
 		if (!mask)
@@ -308,21 +264,6 @@ void kev_fdwatch_dispatch(struct kev_queue *q, __u64 tag, __u32 revents)
 			bits |= KEV_PEND_VERIFY;
 		kev_fire(q, it, bits);
 	}
-}
-
-/*
- * The level set is readable: see which of its descriptors are ready now. One look only:
- * level-triggered, whatever is still ready stays reported (epoll puts it back at the end
- * of its list), so asking again until fewer come back would never end while more than a
- * batch of objects is ready.
- */
-void kev_fdwatch_harvest_level(struct kev_queue *q)
-{
-	struct epoll_event ev[256];
-	int n = epoll_wait(q->lvl_fd, ev, 256, 0);
-
-	for (int i = 0; i < n; i++)
-		kev_fdwatch_dispatch(q, ev[i].data.u64, ev[i].events);
 }
 
 /*

@@ -6,8 +6,8 @@
  * One queue = one epoll descriptor (the fd the caller holds) watching its BPF ring buffer,
  * an eventfd the library raises while events wait in userspace, and the descriptors of the
  * sources the kernel has no hook for. Every interest lives in the queue's identity table;
- * it is on at most one of: the ready list, or the list of one call that has just delivered
- * it (level mode then keeps watching it through the queue's level-triggered epoll set).
+ * it is on at most one of: the ready list, the list of one call that has just delivered it,
+ * or (level mode) the list of those the next call looks at again.
  */
 #ifndef KEV_INTERNAL_H
 #define KEV_INTERNAL_H
@@ -30,7 +30,6 @@
 /* epoll data of the queue's own descriptors; anything else tags a kev_fdnode (fdwatch.c). */
 #define KEV_EP_RING	0
 #define KEV_EP_KICK	1
-#define KEV_EP_LEVEL	2 /* q->lvl_fd, the level-triggered set (fdwatch.c) */
 
 /* Every call fails with a negative errno and sets errno too. */
 static inline int kev_err(int err)
@@ -82,6 +81,7 @@ enum kev_where {
 	KEV_NOWHERE,
 	KEV_READY,   /* q->ready: to be delivered */
 	KEV_TAKEN,   /* on the list of the call that delivered it */
+	KEV_RECHECK, /* q->recheck: delivered in level mode, to be looked at again (K13) */
 };
 
 struct kev_interest {
@@ -106,7 +106,6 @@ struct kev_interest {
 	struct kev_fdnode *fdn;
 	struct kev_interest *fd_next;
 	__u32 fd_events;  /* EPOLL* this interest needs, edge-triggered */
-	__u32 lvl_events; /* EPOLL* it is re-checked on in level mode (0: not yet, or ET) */
 	/* poll.c, pipe.c: the queue (named); aio.c: the transfer; signal.c: arrivals before ADD */
 	union {
 		void *priv;
@@ -146,7 +145,7 @@ struct kev_queue {
 	uint32_t sweep_cursor;
 	__u32 fdnode_gen;	 /* tells a node from an older one on the same descriptor */
 	struct kev_list ready;
-	int lvl_fd; /* epoll set, level-triggered, nested in fd: level-mode re-checks (K13) */
+	struct kev_list recheck; /* delivered in level mode: looked at again by the next call */
 
 	/* The caller's kevent_ring (K3): [uidx, kidx) holds `used` uncommitted events. */
 	struct kevent_ring *ring;
@@ -227,11 +226,13 @@ __u64 kev_kernel_overflows(const struct kev_queue *q);
 /* ringbuf.c */
 int kev_rb_open(struct kev_rb *rb, int map_fd, size_t size, bool hold);
 void kev_rb_close(struct kev_rb *rb);
+void kev_rb_drop_fd(struct kev_rb *rb);
 typedef void (*kev_rb_fn)(void *ctx, const void *rec, size_t len);
 unsigned int kev_rb_drain(struct kev_rb *rb, kev_rb_fn fn, void *ctx);
 bool kev_rb_publish(struct kev_rb *rb);
 void kev_rb_release(struct kev_rb *rb);
 bool kev_rb_pending(const struct kev_rb *rb);
+bool kev_rb_holding(const struct kev_rb *rb);
 bool kev_rb_ready(const struct kev_rb *rb);
 const void *kev_rb_sole(const struct kev_rb *rb);
 
@@ -261,8 +262,6 @@ int kev_fdwatch_add(struct kev_queue *q, struct kev_interest *it, __u32 epoll_ev
 void kev_fdwatch_del(struct kev_queue *q, struct kev_interest *it);
 int kev_fdwatch_set(struct kev_queue *q, struct kev_interest *it, __u32 epoll_events);
 void kev_fdwatch_dispatch(struct kev_queue *q, __u64 tag, __u32 revents);
-int kev_fdwatch_level(struct kev_queue *q, struct kev_interest *it, bool on);
-void kev_fdwatch_harvest_level(struct kev_queue *q);
 void kev_fdwatch_free_all(struct kev_queue *q);
 unsigned int kev_fdwatch_others(struct kev_queue *q, const struct kev_interest *it,
 				const struct kev_source *src, struct kev_interest **out,

@@ -158,8 +158,6 @@ static void kev_queue_destroy(struct kev_queue *q)
 		kev_kernel_queue_close(q);
 	if (q->kick_fd >= 0)
 		close(q->kick_fd);
-	if (q->lvl_fd >= 0)
-		close(q->lvl_fd);
 	if (q->fd >= 0)
 		close(q->fd);
 	pthread_mutex_destroy(&q->lock);
@@ -186,15 +184,15 @@ static int kev_queue_setup(struct kev_queue *q)
 
 	pthread_mutex_init(&q->lock, NULL);
 	kev_list_init(&q->ready);
+	kev_list_init(&q->recheck);
 
 	q->refs = 1;
 	q->defer = true; /* hold the ring back between calls (wait.c) */
 	q->gen = kev_fork_gen();
 	q->qidx = -1;
 	q->fd = epoll_create1(EPOLL_CLOEXEC);
-	q->lvl_fd = epoll_create1(EPOLL_CLOEXEC);
 	q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (q->fd < 0 || q->lvl_fd < 0 || q->kick_fd < 0)
+	if (q->fd < 0 || q->kick_fd < 0)
 		return -errno;
 	err = kev_htab_init(&q->ids);
 	if (!err)
@@ -204,9 +202,9 @@ static int kev_queue_setup(struct kev_queue *q)
 	if (!err)
 		err = kev_epoll_add(q->fd, q->rb.map_fd, KEV_EP_RING);
 	if (!err)
-		err = kev_epoll_add(q->fd, q->kick_fd, KEV_EP_KICK);
+		kev_rb_drop_fd(&q->rb);
 	if (!err)
-		err = kev_epoll_add(q->fd, q->lvl_fd, KEV_EP_LEVEL);
+		err = kev_epoll_add(q->fd, q->kick_fd, KEV_EP_KICK);
 	return err;
 }
 
@@ -283,9 +281,7 @@ void kev_queue_forget(void)
 
 		if (!q)
 			continue;
-		close(q->lvl_fd);
 		close(q->kick_fd);
-		close(q->rb.map_fd);
 		if (q->aio)
 			kev_aio_forget(q->aio);
 	}

@@ -3,7 +3,8 @@
  * Readiness and delivery: records from the kernel and epoll edges become bits on an
  * interest (kev_fire), interests wait on the ready list at most once (K12), and
  * kev_deliver() takes them off it applying LAST_CHECK (K14), ONESHOT and ET (K13), and
- * BROKEN (K17). Level-mode interests are re-checked at the next harvest.
+ * BROKEN (K17). What a call delivered in level mode is looked at again by the next call:
+ * one poll() for all of it, and it is delivered again while still ready (K13).
  */
 #include <errno.h>
 #include <poll.h>
@@ -114,11 +115,35 @@ static void kev_rescan_node(struct kev_hnode *n, void *q)
 
 void kev_dispatch(struct kev_queue *q, const struct epoll_event *ev, int n)
 {
-	for (int i = 0; i < n; i++) {
-		if (ev[i].data.u64 == KEV_EP_LEVEL)
-			kev_fdwatch_harvest_level(q);
-		else if (ev[i].data.u64 != KEV_EP_RING && ev[i].data.u64 != KEV_EP_KICK)
+	for (int i = 0; i < n; i++)
+		if (ev[i].data.u64 != KEV_EP_RING && ev[i].data.u64 != KEV_EP_KICK)
 			kev_fdwatch_dispatch(q, ev[i].data.u64, ev[i].events);
+}
+
+/*
+ * Level mode (K13): what the last call delivered is looked at again, with one poll() for
+ * all of it, and goes back on the ready list while still ready. Whatever is not waits for
+ * its next edge (a kernel record, an epoll event). epoll reports a file, poll() a number:
+ * for a source whose kernel side checks numbers, the number is checked at delivery.
+ */
+static void kev_recheck(struct kev_queue *q)
+{
+	struct kev_interest *its[KEV_CHECK_BATCH];
+	__u32 bits[KEV_CHECK_BATCH];
+
+	while (!kev_list_empty(&q->recheck)) {
+		unsigned int n = 0;
+
+		while (n < KEV_CHECK_BATCH && !kev_list_empty(&q->recheck)) {
+			its[n] = kev_container_of(q->recheck.next, struct kev_interest, link);
+			kev_unqueue(its[n++]);
+		}
+		kev_check(its, n, bits);
+		for (unsigned int i = 0; i < n; i++) {
+			if (bits[i] && its[i]->src->kernel_checks_fd)
+				bits[i] |= KEV_PEND_VERIFY;
+			kev_fire(q, its[i], bits[i]);
+		}
 	}
 }
 
@@ -144,6 +169,7 @@ void kev_harvest(struct kev_queue *q)
 
 		kev_dispatch(q, ev, n);
 	}
+	kev_recheck(q);
 }
 
 /*
@@ -243,25 +269,26 @@ unsigned int kev_deliver(struct kev_queue *q, struct ukevent *out, unsigned int 
 }
 
 /*
- * A call is done with what it delivered in level mode (never twice in one call): the
- * level-triggered set re-checks them from now on (K13). Readiness seen meanwhile is what
- * that set reports anyway; breakage, a close or a READY is not, so those go back on the
- * ready list.
+ * A call is done with what it delivered in level mode (never twice in one call): the next
+ * call looks at it again (kev_recheck()). Breakage, a close, a READY or a kept hang-up is
+ * not what poll() shows, so those go back on the ready list at once.
  */
 void kev_settle(struct kev_queue *q, struct kev_list *taken)
 {
 	while (!kev_list_empty(taken)) {
 		struct kev_interest *it = kev_container_of(taken->next, struct kev_interest, link);
 		__u32 bits = it->fired & (KEV_PEND_MASK | KEV_PEND_DEAD | KEV_PEND_VERIFY);
-		bool level = !(it->uk.req_flags & KEVENT_REQ_ET);
 
 		kev_unqueue(it);
 		it->fired = 0;
 		if (it->hup_kept)
 			bits |= KEV_PEND_HUP;
 		it->hup_kept = false;
-		if ((level && kev_fdwatch_level(q, it, true)) || bits ||
-		    (it->ret_flags & KEVENT_RET_BROKEN))
-			kev_fire(q, it, bits ? bits : KEV_PEND_HUP); /* or look again at once */
+		if (bits || (it->ret_flags & KEVENT_RET_BROKEN)) {
+			kev_fire(q, it, bits ? bits : KEV_PEND_HUP);
+		} else if (!(it->uk.req_flags & KEVENT_REQ_ET)) {
+			it->where = KEV_RECHECK;
+			kev_list_add_tail(&it->link, &q->recheck);
+		}
 	}
 }

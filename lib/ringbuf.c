@@ -53,7 +53,18 @@ void kev_rb_close(struct kev_rb *rb)
 {
 	munmap(rb->consumer_pos, rb->page);
 	munmap(rb->producer_pos, rb->page + 2 * (rb->mask + 1));
-	close(rb->map_fd);
+	kev_rb_drop_fd(rb);
+}
+
+/*
+ * The descriptor is not needed once the ring is mapped and registered where it must be:
+ * the mappings hold the file, and with it its epoll registrations, until kev_rb_close().
+ * One descriptor less per queue.
+ */
+void kev_rb_drop_fd(struct kev_rb *rb)
+{
+	if (rb->map_fd >= 0)
+		close(rb->map_fd);
 	rb->map_fd = -1;
 }
 
@@ -123,6 +134,16 @@ bool kev_rb_publish(struct kev_rb *rb)
 void kev_rb_release(struct kev_rb *rb)
 {
 	kev_rb_set_consumer(rb, true);
+}
+
+/*
+ * The kernel sees records we have not consumed (held back, or not processed): the ring's
+ * epoll item is then on the queue's ready list, and the queue's descriptor polls readable.
+ */
+bool kev_rb_holding(const struct kev_rb *rb)
+{
+	return __atomic_load_n(rb->consumer_pos, __ATOMIC_RELAXED) !=
+	       __atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE);
 }
 
 /* Records not processed yet, committed or not. */

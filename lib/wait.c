@@ -97,9 +97,14 @@ static bool kev_time_left(const struct kev_deadline *d, struct timespec *left)
 
 void kev_kick_update(struct kev_queue *q)
 {
-	/* Records a sleeper will not be woken for: they arrived while the ring was held back. */
+	/*
+	 * Records a sleeper will not be woken for (they arrived while the ring was held back),
+	 * and level re-checks the next call makes: the descriptor must poll readable for them
+	 * too, which it already does while the ring holds something back.
+	 */
 	bool want = !kev_list_empty(&q->ready) || q->wake_left || q->closed ||
-		    (q->parked && kev_rb_ready(&q->rb));
+		    (q->parked && kev_rb_ready(&q->rb)) ||
+		    (!kev_list_empty(&q->recheck) && !kev_rb_holding(&q->rb));
 	__u64 v = 1;
 
 	if (want == q->kicked)
