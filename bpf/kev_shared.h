@@ -30,6 +30,12 @@
 /* Its close can go unseen (not TCP): check the descriptor still names it before delivery. */
 #define KEV_PEND_VERIFY	    0x10000000u
 /*
+ * Sockets: a state, not an event: set with RECV, cleared by the kernel side when a read
+ * leaves the socket with nothing to read. Level mode (K13) delivers RECV again while it is
+ * set, with no system call. It never counts as pending: it pushes no record.
+ */
+#define KEV_PEND_LEVEL	    0x00008000u
+/*
  * Sockets: the socket's own error (sk_err) when the kernel side saw one, so that the
  * library never has to read SO_ERROR, which clears it. The last one seen replaces the others.
  */

@@ -97,7 +97,7 @@ __noinline int kev_notify(const struct kev_target *t, __u32 type, __u32 bits, bo
 		kev_count_overflow(t->queue); /* the library rescans every slot */
 		return 0;
 	}
-	if (!KEV_SLOT_PENDING(old))
+	if (!(KEV_SLOT_PENDING(old) & ~(count ? 0 : KEV_PEND_LEVEL)))
 		kev_push(t, type, count ? KEVENT_TIMER_FIRED : bits, data);
 	return 0;
 }

@@ -15,12 +15,20 @@
  * readiness, as in the original. Errors, resets and the end of a TCP connection are
  * KEV_PEND_HUP, with the socket's error, for the library to classify. SEND and the close of
  * an AF_UNIX peer have no tracepoint: the library covers them with epoll.
+ *
+ * Level mode (K13) wants to know, after a delivery, whether the socket is still readable:
+ * RECV sets KEV_PEND_LEVEL in the slot, and sock_recv_length, which follows every read,
+ * clears it once the read left nothing to read. The library then needs no system call to
+ * deliver again, or not.
  */
 #include "kevent.bpf.h"
 
 #define TCP_LISTEN  10
 #define TCP_CLOSE   7
 #define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define RCV_SHUTDOWN 1
+#define MSG_PEEK    2
 #define S_IFMT	    00170000
 #define S_IFSOCK    0140000
 #define EBADF	    9
@@ -86,6 +94,7 @@ static __always_inline void kev_sock_event(const struct sock *sk, __u32 bits, bo
 	struct kev_sock_val *v;
 	struct kev_target t;
 	__u32 nr, start, i, verify;
+	__u32 readable = KEVENT_SOCKET_RECV | KEVENT_SOCKET_ACCEPT;
 	int chosen = 0;
 
 	/* Cheapest miss: a socket with no BPF storage at all. */
@@ -126,7 +135,8 @@ static __always_inline void kev_sock_event(const struct sock *sk, __u32 bits, bo
 			kev_notify(&t, KEVENT_SOCKET, KEV_PEND_DEAD, false, 0);
 		else if (mine && (mine != (bits & w->events) || (w->flags & KEV_WATCH_WAKEUP_ALL) ||
 				  !chosen++))
-			kev_notify(&t, KEVENT_SOCKET, mine | verify, false, 0);
+			kev_notify(&t, KEVENT_SOCKET, mine | verify | (mine & readable ? KEV_PEND_LEVEL : 0),
+				   false, 0);
 	}
 }
 
@@ -153,6 +163,51 @@ SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(kev_sk_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
 	kev_sock_event(sk, newstate == TCP_CLOSE ? kev_sock_hup(sk) : 0, true);
+	return 0;
+}
+
+/* Anything to read (or an end of file, or an error, which a read reports)? */
+static __always_inline bool kev_sock_readable(const struct sock *sk)
+{
+	struct tcp_sock *tp;
+
+	if (sk->sk_err || (sk->sk_shutdown & RCV_SHUTDOWN))
+		return true;
+	switch (sk->sk_protocol) {
+	case IPPROTO_TCP:
+		tp = bpf_skc_to_tcp_sock((void *)sk);
+		return !tp || tp->rcv_nxt != tp->copied_seq;
+	case IPPROTO_UDP:
+		if (BPF_CORE_READ((struct udp_sock *)sk, reader_queue.qlen))
+			return true;
+		/* fallthrough */
+	default:
+		return sk->sk_receive_queue.qlen;
+	}
+}
+
+/* A read left the socket with nothing to read: level mode stops delivering it (K13). */
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(kev_sk_recv, struct sock *sk, int ret, int flags)
+{
+	struct kev_sock_val *v;
+	__u32 nr, i;
+
+	if (!sk->sk_bpf_storage || (flags & MSG_PEEK))
+		return 0;
+	v = bpf_sk_storage_get(&kev_socks, sk, 0, 0);
+	if (!v || kev_sock_readable(sk))
+		return 0;
+	nr = v->nr;
+	for (i = 0; i < KEV_SOCK_WATCHES && i < nr; i++) {
+		__u32 slot = v->w[i].slot;
+		struct kev_slot *s = bpf_map_lookup_elem(&kev_slots, &slot);
+
+		/* A slot that moved on to another interest is not ours to clear. */
+		if (s && KEV_SLOT_GEN(*(volatile __u64 *)&s->word) == v->w[i].gen &&
+		    (*(volatile __u64 *)&s->word & KEV_PEND_LEVEL))
+			__sync_fetch_and_and(&s->word, ~(__u64)KEV_PEND_LEVEL);
+	}
 	return 0;
 }
 

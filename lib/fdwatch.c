@@ -293,13 +293,11 @@ static void kev_fdnode_sweep(struct kev_hnode *h, void *arg)
 
 void kev_fdwatch_sweep(struct kev_queue *q)
 {
-	struct timespec ts;
 	__u64 now;
 
 	if (!q->fdnodes.count)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+	now = kev_now_ns();
 	if (now < q->sweep_at)
 		return;
 	q->sweep_at = now + KEV_SWEEP_NS;

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <sys/types.h>
 
 #include "kevent.h"
@@ -30,6 +31,14 @@
 /* epoll data of the queue's own descriptors; anything else tags a kev_fdnode (fdwatch.c). */
 #define KEV_EP_RING	0
 #define KEV_EP_KICK	1
+
+static inline __u64 kev_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
 
 /* Every call fails with a negative errno and sets errno too. */
 static inline int kev_err(int err)
@@ -69,6 +78,12 @@ struct kev_source {
 	bool kernel_checks_fd;
 	/* The last word before an event is copied out (fills ret_data, may mark it broken). */
 	void (*complete)(struct kev_interest *it);
+	/*
+	 * Level mode (K13), at the call after a delivery: is the object still ready? true, with
+	 * *bits, when the source knows without a system call (sockets: the kernel side's level
+	 * state); false: the core asks poll().
+	 */
+	bool (*level)(const struct kev_interest *it, __u32 *bits);
 	/* The slot counts merged firings, collected at delivery into ret_data[1] (K19). */
 	bool counts;
 	/* End of a kevent_ctl() call: push what the source batched to the kernel. */
@@ -142,6 +157,7 @@ struct kev_queue {
 	struct kev_htab fdnodes; /* kev_fdnode by descriptor */
 	unsigned int fdregs;	 /* of those, nodes with an epoll registration */
 	__u64 sweep_at;		 /* fdwatch.c: when to look for closed descriptors next */
+	__u64 epoll_at;		 /* ready.c: when the epoll set was last asked */
 	uint32_t sweep_cursor;
 	__u32 fdnode_gen;	 /* tells a node from an older one on the same descriptor */
 	struct kev_list ready;

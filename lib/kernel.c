@@ -60,7 +60,8 @@ static unsigned int kev_group(int group, struct kev_prog_ref *r)
 		r[0] = KEV_PROG_REF(kev_sk_data_ready);
 		r[1] = KEV_PROG_REF(kev_sk_error_report);
 		r[2] = KEV_PROG_REF(kev_sk_set_state);
-		return 3;
+		r[3] = KEV_PROG_REF(kev_sk_recv);
+		return 4;
 	case KEV_PROGS_INODE:
 		r[0] = KEV_PROG_REF(kev_ctime_set);
 		r[1] = KEV_PROG_REF(kev_ctime_xchg);
@@ -70,7 +71,7 @@ static unsigned int kev_group(int group, struct kev_prog_ref *r)
 	return 0;
 }
 
-#define KEV_GROUP_MAX 3
+#define KEV_GROUP_MAX 4
 
 _Static_assert(KEV_MAX_QUEUES <= 64, "one bit per queue in kk.queues");
 
@@ -444,10 +445,7 @@ struct kev_interest *kev_slot_owner(__u32 slot, __u32 gen)
 	return __atomic_load_n(&kk.owner[slot], __ATOMIC_RELAXED);
 }
 
-/*
- * Take the pending bits, keep the generation. After this the BPF side sees nothing
- * pending and pushes a record for the next event (pairs with its compare-and-swap).
- */
+/* The slot's pending bits (or count), a look: nothing is taken. */
 __u32 kev_slot_pending(const struct kev_interest *it)
 {
 	if (it->slot == KEV_NO_SLOT)
@@ -455,12 +453,18 @@ __u32 kev_slot_pending(const struct kev_interest *it)
 	return KEV_SLOT_PENDING(__atomic_load_n(&kk.slots[it->slot].word, __ATOMIC_ACQUIRE));
 }
 
+/*
+ * Take the pending bits (a count: all of it), keep the generation and the level state.
+ * After this the BPF side sees nothing pending and pushes a record for the next event
+ * (pairs with its compare-and-swap).
+ */
 __u32 kev_slot_clear(const struct kev_interest *it)
 {
+	__u64 keep = it->src->counts ? 0 : KEV_PEND_LEVEL;
 	__u64 old;
 
 	if (it->slot == KEV_NO_SLOT)
 		return 0;
-	old = __atomic_fetch_and(&kk.slots[it->slot].word, ~0xffffffffULL, __ATOMIC_ACQ_REL);
-	return KEV_SLOT_PENDING(old);
+	old = __atomic_fetch_and(&kk.slots[it->slot].word, ~0xffffffffULL | keep, __ATOMIC_ACQ_REL);
+	return KEV_SLOT_PENDING(old) & ~(__u32)keep;
 }

@@ -3,8 +3,9 @@
  * Readiness and delivery: records from the kernel and epoll edges become bits on an
  * interest (kev_fire), interests wait on the ready list at most once (K12), and
  * kev_deliver() takes them off it applying LAST_CHECK (K14), ONESHOT and ET (K13), and
- * BROKEN (K17). What a call delivered in level mode is looked at again by the next call:
- * one poll() for all of it, and it is delivered again while still ready (K13).
+ * BROKEN (K17). What a call delivered in level mode is delivered again by the next call
+ * while still ready (K13): the source knows (sockets: the kernel side's level state), or
+ * one poll() at the next call looks at all of it.
  */
 #include <errno.h>
 #include <poll.h>
@@ -121,10 +122,11 @@ void kev_dispatch(struct kev_queue *q, const struct epoll_event *ev, int n)
 }
 
 /*
- * Level mode (K13): what the last call delivered is looked at again, with one poll() for
- * all of it, and goes back on the ready list while still ready. Whatever is not waits for
- * its next edge (a kernel record, an epoll event). epoll reports a file, poll() a number:
- * for a source whose kernel side checks numbers, the number is checked at delivery.
+ * Level mode (K13): what the last call delivered is looked at again (what the source does
+ * not know, with one poll() for all of it) and goes back on the ready list while still
+ * ready. Whatever is not waits for its next edge (a kernel record, an epoll event). The
+ * number is checked at delivery for a source whose kernel side checks numbers: poll() and
+ * a level state know an object, not whether the number still names it.
  */
 static void kev_recheck(struct kev_queue *q)
 {
@@ -135,8 +137,15 @@ static void kev_recheck(struct kev_queue *q)
 		unsigned int n = 0;
 
 		while (n < KEV_CHECK_BATCH && !kev_list_empty(&q->recheck)) {
-			its[n] = kev_container_of(q->recheck.next, struct kev_interest, link);
-			kev_unqueue(its[n++]);
+			struct kev_interest *it = kev_container_of(q->recheck.next,
+								   struct kev_interest, link);
+			__u32 b;
+
+			kev_unqueue(it);
+			if (it->src->level && it->src->level(it, &b))
+				kev_fire(q, it, b ? b | KEV_PEND_VERIFY : 0);
+			else
+				its[n++] = it;
 		}
 		kev_check(its, n, bits);
 		for (unsigned int i = 0; i < n; i++) {
@@ -147,12 +156,33 @@ static void kev_recheck(struct kev_queue *q)
 	}
 }
 
+/*
+ * While the kernel ring feeds the calls, the queue's epoll set (send space, AF_UNIX
+ * hang-ups, polled descriptors, signals, aio) is asked at most every KEV_EPOLL_NS: a system
+ * call per call would cost more than the events it brings. epoll keeps what it has; a call
+ * the ring does not feed asks at once, and a sleeping one gets it from epoll_wait itself.
+ */
+#define KEV_EPOLL_NS 100000ULL
+
+static bool kev_epoll_due(struct kev_queue *q, bool fed)
+{
+	__u64 now;
+
+	if (!q->fdregs)
+		return false;
+	now = kev_now_ns();
+	if (fed && now - q->epoll_at < KEV_EPOLL_NS)
+		return false;
+	q->epoll_at = now;
+	return true;
+}
+
 /* Gather everything that became ready since the last call, without blocking. */
 void kev_harvest(struct kev_queue *q)
 {
+	unsigned int fed = kev_rb_drain(&q->rb, kev_on_record, q);
 	__u64 ov;
 
-	kev_rb_drain(&q->rb, kev_on_record, q);
 	/*
 	 * The drain's consumer_pos before the count: pairs with the BPF side's count before its
 	 * second reserve (kev_push()), so that an overflow is never seen by neither (K24).
@@ -163,7 +193,7 @@ void kev_harvest(struct kev_queue *q)
 		q->seen_overflows = ov;
 		kev_htab_each(&q->ids, kev_rescan_node, q);
 	}
-	if (q->fdregs) {
+	if (kev_epoll_due(q, fed)) {
 		struct epoll_event ev[64];
 		int n = epoll_wait(q->fd, ev, 64, 0);
 

@@ -376,6 +376,20 @@ static short kev_sock_pollmask(const struct kev_interest *it)
 	return ev;
 }
 
+/*
+ * Level mode (K13) for what the kernel side feeds: the slot's level state, cleared by the
+ * kernel when a read leaves the socket with nothing to read, says at the next call whether
+ * to deliver again, with no system call. A listener (accept is not a read) and SEND are
+ * poll()ed instead.
+ */
+static bool kev_sock_level(const struct kev_interest *it, __u32 *bits)
+{
+	if (it->listening || (it->uk.event & KEVENT_SOCKET_SEND))
+		return false;
+	*bits = kev_slot_pending(it) & KEV_PEND_LEVEL ? it->uk.event & KEV_SOCK_KERNEL : 0;
+	return true;
+}
+
 /* Does the descriptor still name the socket the interest was made for? */
 static bool kev_sock_named(const struct kev_interest *it)
 {
@@ -459,6 +473,7 @@ const struct kev_source kev_socket_source = {
 	.classify = kev_sock_classify,
 	.named = kev_sock_named,
 	.kernel_checks_fd = true,
+	.level = kev_sock_level,
 	.flush = kev_sock_flush,
 	.release = kev_sock_release,
 };

@@ -97,14 +97,16 @@ static bool kev_time_left(const struct kev_deadline *d, struct timespec *left)
 
 void kev_kick_update(struct kev_queue *q)
 {
+	bool work = !kev_list_empty(&q->ready) || !kev_list_empty(&q->recheck);
 	/*
-	 * Records a sleeper will not be woken for (they arrived while the ring was held back),
-	 * and level re-checks the next call makes: the descriptor must poll readable for them
-	 * too, which it already does while the ring holds something back.
+	 * A sleeper is woken for work it can take: what is ready in userspace, and records that
+	 * arrived while the ring was held back (no wake-up came for them). For an outside
+	 * poller the descriptor must poll readable while there is work, which it already does
+	 * while the ring holds something back (ringbuf.c): no system call then.
 	 */
-	bool want = !kev_list_empty(&q->ready) || q->wake_left || q->closed ||
-		    (q->parked && kev_rb_ready(&q->rb)) ||
-		    (!kev_list_empty(&q->recheck) && !kev_rb_holding(&q->rb));
+	bool want = q->closed || q->wake_left ||
+		    (q->parked && (!kev_list_empty(&q->ready) || kev_rb_ready(&q->rb))) ||
+		    (work && !kev_rb_holding(&q->rb));
 	__u64 v = 1;
 
 	if (want == q->kicked)
@@ -132,14 +134,6 @@ void kev_wake_all(struct kev_queue *q)
 	__atomic_add_fetch(&q->wake_gen, 1, __ATOMIC_RELEASE);
 	q->wake_left = q->parked;
 	kev_space_wake(q);
-}
-
-static __u64 kev_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * NSEC_PER_SEC + (__u64)ts.tv_nsec;
 }
 
 /*
