@@ -171,6 +171,7 @@ struct kev_probe {
 	__u8 pad;
 	__u32 sk_err;	/* out: the pending error, positive */
 	__u32 pad2;
+	__u64 ino;	/* out: the socket's inode number, as fstat() gives it */
 };
 
 /* Elements of an mmapped array are 8-byte aligned: the library indexes them as a C array. */

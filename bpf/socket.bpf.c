@@ -241,6 +241,7 @@ static long kev_probe_one(__u32 i, struct kev_probe_run *run)
 	p->protocol = BPF_CORE_READ(sk, sk_protocol);
 	p->state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	p->sk_err = (__u32)BPF_CORE_READ(sk, sk_err);
+	p->ino = BPF_CORE_READ(f, f_inode, i_ino);
 	p->err = 0;
 	return 0;
 }

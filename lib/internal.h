@@ -116,6 +116,7 @@ struct kev_interest {
 	int domain;
 	bool listening;
 	__u32 sock_err; /* the socket's error (positive), as the kernel side last saw it */
+	__u64 sock_ino; /* the socket's inode number: who the descriptor must still name */
 	bool hup_kept;	/* a hang-up found data to read: look again after the call (K17) */
 	/* interests sharing one epoll registration (kev_fdnode) */
 	struct kev_fdnode *fdn;

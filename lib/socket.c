@@ -33,6 +33,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -307,6 +308,7 @@ static int kev_sock_probed(struct kev_queue *q, struct kev_interest *it, const s
 	it->domain = p->family;
 	it->listening = p->state == KEV_TCP_LISTEN;
 	it->sock_err = p->sk_err;
+	it->sock_ino = p->ino;
 	kev_view_put(q, it, false);
 	return kev_fdwatch_set(q, it, kev_sock_epoll_events(it));
 }
@@ -390,13 +392,18 @@ static bool kev_sock_level(const struct kev_interest *it, __u32 *bits)
 	return true;
 }
 
-/* Does the descriptor still name the socket the interest was made for? */
+/*
+ * Does the descriptor still name the socket the interest was made for? A socket's inode
+ * number is its own while it lives (sockfs numbers every socket afresh): one fstat(), the
+ * cheapest question with that answer.
+ */
 static bool kev_sock_named(const struct kev_interest *it)
 {
-	struct kev_sock_val v;
+	struct stat st;
 
-	return !bpf_map_lookup_elem(kev_kernel_map_fd(KEV_MAP_SOCKS), &it->fd, &v) &&
-	       kev_watch_index(&v, it) >= 0;
+	if (it->batched >= 0)
+		return true; /* added by this very call: probed at its end */
+	return !fstat(it->fd, &st) && S_ISSOCK(st.st_mode) && st.st_ino == it->sock_ino;
 }
 
 /* Is there anything left to read? Asked only once an error or a hang-up is pending. */
