@@ -297,7 +297,7 @@ void kev_fdwatch_sweep(struct kev_queue *q)
 
 	if (!q->fdnodes.count)
 		return;
-	now = kev_now_ns();
+	now = kev_clock_ns(CLOCK_MONOTONIC_COARSE); /* a tick is precise enough, and cheaper */
 	if (now < q->sweep_at)
 		return;
 	q->sweep_at = now + KEV_SWEEP_NS;

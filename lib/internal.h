@@ -32,12 +32,17 @@
 #define KEV_EP_RING	0
 #define KEV_EP_KICK	1
 
-static inline __u64 kev_now_ns(void)
+static inline __u64 kev_clock_ns(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clock, &ts);
 	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+static inline __u64 kev_now_ns(void)
+{
+	return kev_clock_ns(CLOCK_MONOTONIC);
 }
 
 /* Every call fails with a negative errno and sets errno too. */
@@ -71,6 +76,8 @@ struct kev_source {
 	 * effects: asked at delivery, by ADD and MODIFY, and by the sweep (fdwatch.c).
 	 */
 	bool (*named)(const struct kev_interest *it);
+	/* named() of n interests at once, into ok[] (optional: cheaper for many). */
+	void (*named_many)(struct kev_interest *const *its, unsigned int n, bool *ok);
 	/*
 	 * The kernel side checks the descriptor at each event and says when it cannot
 	 * (KEV_PEND_VERIFY): named() is asked at delivery only then, and before a probe.
@@ -158,7 +165,7 @@ struct kev_queue {
 	struct kev_htab fdnodes; /* kev_fdnode by descriptor */
 	unsigned int fdregs;	 /* of those, nodes with an epoll registration */
 	__u64 sweep_at;		 /* fdwatch.c: when to look for closed descriptors next */
-	__u64 epoll_at;		 /* ready.c: when the epoll set was last asked */
+	unsigned int epoll_skips; /* ready.c: harvests since the epoll set was last asked */
 	uint32_t sweep_cursor;
 	__u32 fdnode_gen;	 /* tells a node from an older one on the same descriptor */
 	struct kev_list ready;

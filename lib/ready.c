@@ -158,22 +158,17 @@ static void kev_recheck(struct kev_queue *q)
 
 /*
  * While the kernel ring feeds the calls, the queue's epoll set (send space, AF_UNIX
- * hang-ups, polled descriptors, signals, aio) is asked at most every KEV_EPOLL_NS: a system
- * call per call would cost more than the events it brings. epoll keeps what it has; a call
- * the ring does not feed asks at once, and a sleeping one gets it from epoll_wait itself.
+ * hang-ups, polled descriptors, signals, aio) is asked once every KEV_EPOLL_EVERY harvests:
+ * a system call per call would cost more than the events it brings. epoll keeps what it
+ * has; a harvest the ring does not feed asks at once, and a sleep gets it from epoll_wait.
  */
-#define KEV_EPOLL_NS 100000ULL
+#define KEV_EPOLL_EVERY 16
 
 static bool kev_epoll_due(struct kev_queue *q, bool fed)
 {
-	__u64 now;
-
-	if (!q->fdregs)
+	if (!q->fdregs || (fed && ++q->epoll_skips < KEV_EPOLL_EVERY))
 		return false;
-	now = kev_now_ns();
-	if (fed && now - q->epoll_at < KEV_EPOLL_NS)
-		return false;
-	q->epoll_at = now;
+	q->epoll_skips = 0;
 	return true;
 }
 
@@ -270,12 +265,44 @@ static bool kev_take(struct kev_queue *q, struct kev_interest *it, struct ukeven
 	return true;
 }
 
+/*
+ * The numbers of the interests about to be delivered that need checking, checked together
+ * where the source can (one system call for many): each comes out verified, or dead.
+ */
+#define KEV_VERIFY_AHEAD 64
+
+static void kev_verify_ahead(struct kev_queue *q, unsigned int max)
+{
+	struct kev_interest *its[KEV_VERIFY_AHEAD];
+	bool ok[KEV_VERIFY_AHEAD];
+	const struct kev_source *src = NULL;
+	unsigned int n = 0, seen = 0;
+
+	for (struct kev_list *l = q->ready.next; l != &q->ready && seen < max; l = l->next, seen++) {
+		struct kev_interest *it = kev_container_of(l, struct kev_interest, link);
+
+		if (!(it->fired & KEV_PEND_VERIFY) || !it->src->named_many ||
+		    (src && it->src != src))
+			continue;
+		src = it->src;
+		its[n++] = it;
+		if (n == KEV_VERIFY_AHEAD)
+			break;
+	}
+	if (n < 2)
+		return; /* one is checked as it is taken */
+	src->named_many(its, n, ok);
+	for (unsigned int i = 0; i < n; i++)
+		its[i]->fired = (its[i]->fired & ~KEV_PEND_VERIFY) | (ok[i] ? 0 : KEV_PEND_DEAD);
+}
+
 unsigned int kev_deliver(struct kev_queue *q, struct ukevent *out, unsigned int max,
 			 struct kev_list *taken)
 {
 	unsigned int n = 0;
 	struct ukevent ev;
 
+	kev_verify_ahead(q, max);
 	while (n < max && !kev_list_empty(&q->ready)) {
 		struct kev_interest *it = kev_container_of(q->ready.next, struct kev_interest, link);
 		bool placed;

@@ -406,6 +406,33 @@ static bool kev_sock_named(const struct kev_interest *it)
 	return !fstat(it->fd, &st) && S_ISSOCK(st.st_mode) && st.st_ino == it->sock_ino;
 }
 
+/*
+ * named() for many: below KEV_PROBE_MIN one fstat() each, else one run of kev_sock_probe
+ * for all of them (a run costs about what four fstat() calls do).
+ */
+#define KEV_PROBE_MIN 4
+
+static void kev_sock_named_many(struct kev_interest *const *its, unsigned int n, bool *ok)
+{
+	struct kev_probe p[KEV_PROBE_BATCH];
+	unsigned int i;
+
+	if (n < KEV_PROBE_MIN || n > KEV_PROBE_BATCH) {
+		for (i = 0; i < n; i++)
+			ok[i] = kev_sock_named(its[i]);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		p[i] = (struct kev_probe){ .fd = its[i]->fd };
+	if (kev_kernel_probe(p, n)) {
+		for (i = 0; i < n; i++)
+			ok[i] = kev_sock_named(its[i]);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		ok[i] = its[i]->batched >= 0 || (!p[i].err && p[i].ino == its[i]->sock_ino);
+}
+
 /* Is there anything left to read? Asked only once an error or a hang-up is pending. */
 static bool kev_sock_readable(const struct kev_interest *it)
 {
@@ -479,6 +506,7 @@ const struct kev_source kev_socket_source = {
 	.pollmask = kev_sock_pollmask,
 	.classify = kev_sock_classify,
 	.named = kev_sock_named,
+	.named_many = kev_sock_named_many,
 	.kernel_checks_fd = true,
 	.level = kev_sock_level,
 	.flush = kev_sock_flush,
