@@ -108,9 +108,13 @@ $(OUTPUT)/libkevent-uninstalled.pc: Makefile | $(OUTPUT)
 		"Libs.private: $(LIBS)" > $@
 
 # Tests: one Criterion binary. Run as root; under CI=true a skip is a failure.
-$(OUTPUT)/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(OUTPUT)/libkevent.a
+# The suite runs the examples too (tests/examples.c).
+EX_BINS	:= $(patsubst examples/%.c,$(OUTPUT)/%,$(EX_SRCS))
+TEST_CFLAGS := -Wno-missing-field-initializers -DKT_BUILD_DIR='"$(abspath $(OUTPUT))"'
+
+$(OUTPUT)/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(OUTPUT)/libkevent.a $(EX_BINS)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(APP_CFLAGS) -Wno-missing-field-initializers -o $@ $(TEST_SRCS) \
+	$(Q)$(CC) $(APP_CFLAGS) $(TEST_CFLAGS) -o $@ $(TEST_SRCS) \
 		$(OUTPUT)/libkevent.a -lcriterion $(LIBS)
 
 test: deps $(OUTPUT)/kevent-tests
@@ -125,9 +129,9 @@ $(OUTPUT)/asan/lib/%.o: lib/%.c $(wildcard lib/*.h) include/kevent.h include/uke
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(LIB_CFLAGS) $(SAN) -c $< -o $@
 
-$(OUTPUT)/asan/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(ASAN_OBJS)
+$(OUTPUT)/asan/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(ASAN_OBJS) $(EX_BINS)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(APP_CFLAGS) $(SAN) -Wno-missing-field-initializers -o $@ $(TEST_SRCS) \
+	$(Q)$(CC) $(APP_CFLAGS) $(SAN) $(TEST_CFLAGS) -o $@ $(TEST_SRCS) \
 		$(ASAN_OBJS) -lcriterion $(LIBS)
 
 asan: deps $(OUTPUT)/asan/kevent-tests

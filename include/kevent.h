@@ -62,9 +62,10 @@ int kevent_wait(int ctl_fd, unsigned int num, unsigned int old_uidx, struct time
 
 /*
  * Free ring slots up to (not including) new_uidx. over must be ring_over, or
- * ring_over - 1 for a commit that predates the last wrap (it frees nothing more).
- * Returns the number of slots this call freed; -EOVERFLOW for a wrong over, -EINVAL
- * for an index past the last copied event.
+ * ring_over - 1 for a commit that predates the last wrap (it frees nothing more). A commit
+ * to the committed index frees nothing, even on a full ring (a stale duplicate): a full
+ * ring is committed in two steps. Returns the number of slots this call freed; -EOVERFLOW
+ * for a wrong over, -EINVAL for an index past the last copied event.
  */
 int kevent_commit(int ctl_fd, unsigned int new_uidx, unsigned int over);
 
@@ -95,19 +96,22 @@ long aio_sendfile(int kevent_fd, int sock_fd, int in_fd, off_t offset, size_t co
 int kevent_set_spin(int fd, unsigned int usec);
 
 /*
- * Deferred wake-ups (off by default; on = 1 turns them on, 0 off). The caller promises that
- * a thread which took events from this queue calls kevent_get_events() or kevent_wait()
- * again, and that nobody waits for the queue's descriptor with poll, epoll or select. A
- * thread leaving a call then stays "awake" for the kernel side until it sleeps in a call of
- * its own (or another thread does), so events that arrive while it handles the last batch
- * are queued without waking anyone: on this kind of machine a wake-up from the kernel ring
- * buffer costs the sender more than the rest of the event. The same promise as io_uring's
- * IORING_SETUP_DEFER_TASKRUN. Off, the descriptor shows every ready event (K2).
+ * Deferred wake-ups (on by default; on = 1 keeps them, 0 turns them off). A queue holds the
+ * last kernel record it processed back while a thread is in a call and after a call that
+ * returned events, so that what arrives meanwhile costs no kernel wake-up (an irq_work,
+ * dear on virtual machines); the next call takes it. The descriptor still polls readable
+ * for it (poll, select, level-triggered epoll), spuriously at most once after a call that
+ * returned events (K2). An edge-triggered (EPOLLET) poller of the descriptor needs an edge
+ * for each event: it turns this off, and every call then catches up as it leaves.
  */
 #define KEVENT_HAVE_DEFER_WAKEUP 1
 int kevent_set_defer_wakeup(int fd, unsigned int on);
 
-/* Release the queue and everything it holds (its interests, its ring, its descriptor). */
+/*
+ * Release the queue and everything it holds (its interests, its ring, its descriptor).
+ * In a fork() child, on a queue inherited from the parent, it closes the child's copy of the
+ * descriptor and releases nothing of the parent's (every other call there is -EBADF).
+ */
 int kevent_close(int fd);
 
 /* Counters of one queue. */
