@@ -3,6 +3,7 @@
  * Bad input (K25): every bad call gets its documented error, and the queue keeps working.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -153,6 +154,22 @@ Test(badinput, k25_commit_bad_arguments,
 	assert_usable(q);
 	cr_assert_eq(ring->ring_kidx, 2, "the usable round went through the ring");
 	kt_close_ring(q, ring);
+}
+
+Test(badinput, k25_huge_relative_timeout,
+     .description = "K25/K16: a relative timeout too far for the clock waits forever: no "
+		    "overflow (UBSan aborts on one), and a ready event still returns at once")
+{
+	struct timespec far = { .tv_sec = LONG_MAX, .tv_nsec = 999999999L };
+	struct ukevent ev[4];
+	int q = kt_queue();
+
+	kt_unotify_queued(q, 1);
+	cr_assert_eq(kevent_get_events(q, 1, 4, far, ev, 0), 1);
+	kt_unotify_queued(q, 2);
+	far.tv_sec = LONG_MAX - 1;
+	cr_assert_eq(kevent_get_events(q, 1, 4, far, ev, 0), 1);
+	kt_close(q);
 }
 
 Test(badinput, k25_bad_timespecs,
