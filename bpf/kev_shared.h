@@ -114,6 +114,7 @@ struct kev_timer_arm_ctx {
 };
 
 #define KEV_WATCH_WAKEUP_ALL 0x1
+#define KEV_WATCH_LEVEL	     0x2 /* level mode: the kernel keeps KEV_PEND_LEVEL for it */
 
 struct kev_watch {
 	__u32 slot;   /* index in kev_slots */

@@ -82,6 +82,14 @@ static __always_inline struct file *kev_fd_file(const struct kev_fdt *t, __s32 f
 	return f;
 }
 
+/* Readiness to read, for a watch in level mode: the slot keeps it as a state (K13). */
+static __always_inline __u32 kev_level(const struct kev_watch *w, __u32 bits)
+{
+	return (w->flags & KEV_WATCH_LEVEL) && (bits & (KEVENT_SOCKET_RECV | KEVENT_SOCKET_ACCEPT))
+		       ? KEV_PEND_LEVEL
+		       : 0;
+}
+
 /*
  * Deliver bits to the socket's watches. probe: the event may be its owner's last close
  * (a state change), so every watch, even one that wants none of the bits, is checked.
@@ -94,7 +102,6 @@ static __always_inline void kev_sock_event(const struct sock *sk, __u32 bits, bo
 	struct kev_sock_val *v;
 	struct kev_target t;
 	__u32 nr, start, i, verify;
-	__u32 readable = KEVENT_SOCKET_RECV | KEVENT_SOCKET_ACCEPT;
 	int chosen = 0;
 
 	/* Cheapest miss: a socket with no BPF storage at all. */
@@ -135,8 +142,7 @@ static __always_inline void kev_sock_event(const struct sock *sk, __u32 bits, bo
 			kev_notify(&t, KEVENT_SOCKET, KEV_PEND_DEAD, false, 0);
 		else if (mine && (mine != (bits & w->events) || (w->flags & KEV_WATCH_WAKEUP_ALL) ||
 				  !chosen++))
-			kev_notify(&t, KEVENT_SOCKET, mine | verify | (mine & readable ? KEV_PEND_LEVEL : 0),
-				   false, 0);
+			kev_notify(&t, KEVENT_SOCKET, mine | verify | kev_level(w, mine), false, 0);
 	}
 }
 
@@ -191,18 +197,27 @@ SEC("tp_btf/sock_recv_length")
 int BPF_PROG(kev_sk_recv, struct sock *sk, int ret, int flags)
 {
 	struct kev_sock_val *v;
+	int readable = -1;
 	__u32 nr, i;
 
 	if (!sk->sk_bpf_storage || (flags & MSG_PEEK))
 		return 0;
 	v = bpf_sk_storage_get(&kev_socks, sk, 0, 0);
-	if (!v || kev_sock_readable(sk))
+	if (!v)
 		return 0;
 	nr = v->nr;
 	for (i = 0; i < KEV_SOCK_WATCHES && i < nr; i++) {
 		__u32 slot = v->w[i].slot;
-		struct kev_slot *s = bpf_map_lookup_elem(&kev_slots, &slot);
+		struct kev_slot *s;
 
+		/* Edge-triggered watches keep no level state: nothing to look at. */
+		if (!(v->w[i].flags & KEV_WATCH_LEVEL))
+			continue;
+		if (readable < 0)
+			readable = kev_sock_readable(sk);
+		if (readable)
+			break;
+		s = bpf_map_lookup_elem(&kev_slots, &slot);
 		/* A slot that moved on to another interest is not ours to clear. */
 		if (s && KEV_SLOT_GEN(*(volatile __u64 *)&s->word) == v->w[i].gen &&
 		    (*(volatile __u64 *)&s->word & KEV_PEND_LEVEL))

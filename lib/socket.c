@@ -70,6 +70,14 @@ void kev_socket_forget(void)
 	pthread_mutex_init(&socks.lock, NULL);
 }
 
+static __u8 kev_sock_watch_flags(const struct kev_interest *it)
+{
+	__u32 rf = it->uk.req_flags;
+
+	return (rf & KEVENT_REQ_WAKEUP_ALL ? KEV_WATCH_WAKEUP_ALL : 0) |
+	       (rf & (KEVENT_REQ_ET | KEVENT_REQ_ONESHOT) ? 0 : KEV_WATCH_LEVEL);
+}
+
 /* Room for one more update (keys and vals grow together) or deletion. */
 static bool kev_view_room(struct kev_view_batch *b, bool gone)
 {
@@ -117,7 +125,7 @@ static void kev_view_put(const struct kev_queue *q, const struct kev_interest *i
 			.fd = it->fd,
 			.queue = (__u16)q->qidx,
 			.events = (__u8)(it->uk.event & KEV_SOCK_KERNEL),
-			.flags = it->uk.req_flags & KEVENT_REQ_WAKEUP_ALL ? KEV_WATCH_WAKEUP_ALL : 0,
+			.flags = kev_sock_watch_flags(it),
 		};
 	}
 	pthread_mutex_unlock(&socks.lock);
@@ -163,7 +171,7 @@ static struct kev_watch kev_sock_watch_of(const struct kev_queue *q, const struc
 		.fd = it->fd,
 		.queue = (__u16)q->qidx,
 		.events = (__u8)(it->uk.event & KEV_SOCK_KERNEL),
-		.flags = it->uk.req_flags & KEVENT_REQ_WAKEUP_ALL ? KEV_WATCH_WAKEUP_ALL : 0,
+		.flags = kev_sock_watch_flags(it),
 	};
 }
 
