@@ -10,8 +10,9 @@
  * connections, then stops it. The server reports its own CPU time over the serving
  * period, so CPU per request excludes its start-up. libkevent and epoll alternate, and
  * the epoll server runs with no libkevent program loaded anywhere in this benchmark.
- * The libkevent server runs twice: as it is, and with deferred wake-ups
- * (kevent_set_defer_wakeup(): its loop is the queue's only consumer).
+ * The libkevent server runs twice: as it is (its ring held back between calls, the
+ * default), and with kevent_set_defer_wakeup(fd, 0), a wake-up for every event that arrives
+ * between calls, as an edge-triggered outer poller needs.
  *
  * Placement decides much on two CPUs: with the server and wrk on one CPU, every wake-up of a
  * sleeping server preempts wrk. So the server and wrk are pinned, on two CPUs and then on
@@ -36,7 +37,7 @@
  *
  *   build/bench/http [-r runs] [-t seconds] [-c connections] [-w wrk_threads] [-m et|level]
  *                    [-p 2cpu|same|free]... [-C]
- *   build/bench/http -S kevent|kevent-defer|epoll [-m et|level]
+ *   build/bench/http -S kevent|kevent-nodefer|epoll [-m et|level]
  *       one server alone, for a profiler: prints its port, stops on SIGTERM/SIGINT
  */
 #include <signal.h>
@@ -56,9 +57,9 @@ static const char response[] = "HTTP/1.1 200 OK\r\n"
 			       "\r\n"
 			       "Hello, world\n";
 
-enum server { KEV, KEV_DEFER, EPOLL, NR_SERVERS };
+enum server { KEV, KEV_NODEFER, EPOLL, NR_SERVERS };
 
-static const char *const server_name[NR_SERVERS] = {"kevent", "kevent-defer", "epoll"};
+static const char *const server_name[NR_SERVERS] = {"kevent", "kevent-nodefer", "epoll"};
 
 static bool level; /* -m level: level-triggered, one read per event */
 
@@ -199,13 +200,12 @@ static void kev_drop(int q, struct conn *c, bool broken)
 	close(c->fd);
 }
 
-static void kev_serve(int lfd, int ready, bool defer)
+static void kev_serve(int lfd, int ready, bool nodefer)
 {
 	struct ukevent ev[BATCH];
 	int q = bench_kevent_init();
 
-	/* This loop is the queue's only consumer: it may promise to come back. */
-	if (defer && kevent_set_defer_wakeup(q, 1))
+	if (nodefer && kevent_set_defer_wakeup(q, 0))
 		bench_die("kevent_set_defer_wakeup failed");
 	listener.fd = lfd;
 	kev_add(q, &listener);
@@ -274,7 +274,7 @@ static void server_main(enum server s, int lfd, int ready, int report)
 	if (s == EPOLL)
 		ep_serve(lfd, ready);
 	else
-		kev_serve(lfd, ready, s == KEV_DEFER);
+		kev_serve(lfd, ready, s == KEV_NODEFER);
 	cpu = bench_cpu_ns(RUSAGE_SELF) - cpu0;
 	if (write(report, &cpu, sizeof(cpu)) != sizeof(cpu))
 		_exit(1);
@@ -476,7 +476,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: http [-r runs] [-t seconds] [-c connections] [-w wrk_threads] "
 			"[-m et|level] [-p 2cpu|same|free] [-C]\n"
-			"       http -S kevent|kevent-defer|epoll [-m et|level]\n");
+			"       http -S kevent|kevent-nodefer|epoll [-m et|level]\n");
 	exit(2);
 }
 
@@ -518,7 +518,7 @@ static void add_figs(struct figs *f, const struct result *r)
 	bench_series_add(&f->csw, r->csw);
 }
 
-/* The name of a row: "http 100 conns +defer, 2 CPUs: requests/s". */
+/* The name of a row: "http 100 conns defer off, 2 CPUs: requests/s". */
 struct rowname {
 	unsigned int conns;
 	const char *how, *where, *base, *note;
@@ -653,7 +653,7 @@ int main(int argc, char **argv)
 		sys_why = "not counted (-C)";
 	for (unsigned int k = 0; k < ns; k++)
 		for (int s = KEV; s < EPOLL; s++) {
-			struct rowname n = {nconns[k % nc], s == KEV_DEFER ? " +defer" : "",
+			struct rowname n = {nconns[k % nc], s == KEV_NODEFER ? " defer off" : "",
 					    pl[k / nc]->tag, base,
 					    hung_note(&fig[k][s], &fig[k][EPOLL])};
 
