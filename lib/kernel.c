@@ -243,6 +243,47 @@ static int kev_object_prepare(struct bpf_object *obj)
 	return err;
 }
 
+/* Are n (at most 32) descriptors free? 0, or -EMFILE (-ENFILE, ...). */
+static int kev_fds_free(unsigned int n)
+{
+	int fds[32], err = 0;
+	unsigned int got = 0;
+
+	if (n > sizeof(fds) / sizeof(fds[0]))
+		n = sizeof(fds) / sizeof(fds[0]);
+	while (got < n) {
+		fds[got] = got ? fcntl(fds[0], F_DUPFD_CLOEXEC, 0) : open("/", O_PATH | O_CLOEXEC);
+		if (fds[got] < 0) {
+			err = -errno;
+			break;
+		}
+		got++;
+	}
+	while (got--)
+		close(fds[got]);
+	return err;
+}
+
+/*
+ * A load holds a descriptor for the object's BTF and each of its maps and programs at
+ * once, and briefly one or two more (the kernel's BTF file, a feature probe). libbpf meets
+ * a shortage with fallbacks (an object without BTF, a map created without it) that end in
+ * errors that do not say so: look for room first, and a shortage is -EMFILE. What keeping
+ * and attaching take after the load fails with EMFILE itself.
+ */
+static int kev_object_room(struct bpf_object *obj)
+{
+	struct bpf_program *prog;
+	struct bpf_map *map;
+	unsigned int n = 3;
+
+	bpf_object__for_each_map(map, obj)
+		n++;
+	bpf_object__for_each_program(prog, obj)
+		n += bpf_program__autoload(prog);
+	return kev_fds_free(n);
+}
+
 static int kev_object_load(struct bpf_object *obj)
 {
 	int err;
@@ -250,6 +291,8 @@ static int kev_object_load(struct bpf_object *obj)
 	if (!obj)
 		return -errno;
 	err = kev_object_prepare(obj);
+	if (!err)
+		err = kev_object_room(obj);
 	return err ? err : bpf_object__load(obj);
 }
 

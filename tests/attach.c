@@ -6,11 +6,13 @@
  * the queue.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -149,4 +151,55 @@ Test(attach, k2_first_queue_descriptors,
 	kt_close(q2);
 	kt_close(q);
 	cr_assert_eq(kt_fd_count(), base);
+}
+
+/* Allow about `room` more descriptors (and the holes below the highest one in use). */
+static void fd_room(int room)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	struct rlimit rl;
+	int top = 0;
+
+	cr_assert_not_null(d);
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && atoi(de->d_name) != dirfd(d) && atoi(de->d_name) > top)
+			top = atoi(de->d_name);
+	closedir(d);
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = (rlim_t)(top + 1 + room);
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0, "setrlimit: %m");
+}
+
+Test(attach, k26_emfile_fails_only_the_family,
+     .description = "K26, K25: out of descriptors, kevent_init is -EMFILE; a family that "
+		    "cannot load fails its interest with -EMFILE, the queue stays usable, and "
+		    "the next interest of the family loads it")
+{
+	struct rlimit saved;
+	struct ukevent uk;
+	int q, rx, tx;
+
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	fd_room(1);
+	cr_assert_eq(kevent_init(NULL, 0, 0), -EMFILE);
+	cr_assert_eq(errno, EMFILE);
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+	q = kt_queue();
+	kt_udp_pair(&rx, &tx);
+	fd_room(2);
+	uk = kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0);
+	cr_assert_eq(kevent_ctl(q, KEVENT_CTL_ADD, 1, &uk), 1);
+	kt_assert_failed(&uk, EMFILE);
+	cr_assert_eq(own_progs(NULL), 0, "a failed load left programs behind");
+	kt_unotify_add(q, 7, 0);
+	kt_unotify_ready(q, 7);
+	kt_next(q, KEVENT_UNOTIFY, 7);
+
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
+	kt_send(tx, 1);
+	kt_next(q, KEVENT_SOCKET, (__u32)rx);
+	kt_close_pair(q, rx, tx);
 }
