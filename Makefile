@@ -172,7 +172,7 @@ clean:
 # `make bench` runs the scenarios in order (each appends its rows to build/bench.json), then
 # bench/report prints the combined table. Never part of `make test`.
 BENCH_BINS := $(patsubst bench/%.c,$(OUTPUT)/bench/%,$(BENCH_SRCS))
-BENCH_RUN  := harvest chain wakeup register unrelated http
+BENCH_RUN  := startup harvest chain wakeup register unrelated http
 
 $(OUTPUT)/bench:
 	$(Q)mkdir -p $@
