@@ -178,7 +178,8 @@ static void kev_core_keep(struct kev_core_bpf *s, int *err)
 	/* A map maps.bpf.c gains must be handed to the families too (kev_core_map()). */
 	bpf_object__for_each_map(map, s->obj) {
 		if (kev_core_map(bpf_map__name(map)) < 0) {
-			snprintf(kk.why, sizeof(kk.why), "map %s is not shared", bpf_map__name(map));
+			snprintf(kk.why, sizeof(kk.why), "map %s is not shared",
+				 bpf_map__name(map));
 			*err = -EINVAL;
 		}
 	}
