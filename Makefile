@@ -66,25 +66,39 @@ deps:
 $(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/lib $(OUTPUT)/asan $(OUTPUT)/asan/lib:
 	$(Q)mkdir -p $@
 
-# BPF: one object per source family, linked into one object and one skeleton.
+# BPF: one object per source file. maps.bpf.o alone is the core (the maps every queue
+# needs), loaded by the first kevent_init(); each source family is linked with it into an
+# object and a skeleton of its own, loaded with the family's first interest (lib/kernel.c).
+KEV_FAMILIES := $(filter-out maps,$(patsubst bpf/%.bpf.c,%,$(BPF_SRCS)))
+KEV_SKELS := $(patsubst %,$(OUTPUT)/kev_%.skel.h,core $(KEV_FAMILIES))
+
+# Kept, not removed as intermediates: the skeletons are read by lib/kernel.c, the objects by
+# bpftool and llvm-objdump.
+.SECONDARY: $(BPF_OBJS) $(KEV_SKELS) $(KEV_SKELS:.skel.h=.bpf.o)
+
 $(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c bpf/kevent.bpf.h bpf/kev_shared.h include/ukevent.h \
 		vmlinux.h | $(OUTPUT)/bpf
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-# maps.bpf.o first: libbpf 1.1's linker gives a map seen extern before its definition
-# offset 0 in .maps, and the skeleton then fails to relocate.
-$(OUTPUT)/kevent.bpf.o: $(BPF_OBJS)
+$(OUTPUT)/kev_core.bpf.o: $(OUTPUT)/bpf/maps.bpf.o
 	$(call msg,LINK,$@)
-	$(Q)$(BPFTOOL) gen object $@ $(filter %/maps.bpf.o,$^) $(filter-out %/maps.bpf.o,$^)
+	$(Q)$(BPFTOOL) gen object $@ $<
 
-$(OUTPUT)/kevent.skel.h: $(OUTPUT)/kevent.bpf.o
+# maps.bpf.o first: libbpf 1.1's linker gives a map seen extern before its definition
+# offset 0 in .maps, and the skeleton then fails to relocate. One family per object also
+# keeps each extern kfunc in one input (the 1.1 linker fails on a kfunc declared twice).
+$(OUTPUT)/kev_%.bpf.o: $(OUTPUT)/bpf/maps.bpf.o $(OUTPUT)/bpf/%.bpf.o
+	$(call msg,LINK,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
+
+$(OUTPUT)/kev_%.skel.h: $(OUTPUT)/kev_%.bpf.o
 	$(call msg,SKEL,$@)
-	$(Q)$(BPFTOOL) gen skeleton $< name kevent_bpf > $@
+	$(Q)$(BPFTOOL) gen skeleton $< name kev_$*_bpf > $@
 
 # The library.
 $(OUTPUT)/lib/%.o: lib/%.c $(wildcard lib/*.h) include/kevent.h include/ukevent.h \
-		bpf/kev_shared.h $(OUTPUT)/kevent.skel.h | $(OUTPUT)/lib
+		bpf/kev_shared.h $(KEV_SKELS) | $(OUTPUT)/lib
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(LIB_CFLAGS) -c $< -o $@
 
@@ -125,7 +139,7 @@ test: deps $(OUTPUT)/kevent-tests
 ASAN_OBJS := $(patsubst lib/%.c,$(OUTPUT)/asan/lib/%.o,$(LIB_SRCS))
 
 $(OUTPUT)/asan/lib/%.o: lib/%.c $(wildcard lib/*.h) include/kevent.h include/ukevent.h \
-		bpf/kev_shared.h $(OUTPUT)/kevent.skel.h | $(OUTPUT)/asan/lib
+		bpf/kev_shared.h $(KEV_SKELS) | $(OUTPUT)/asan/lib
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(LIB_CFLAGS) $(SAN) -c $< -o $@
 
@@ -162,7 +176,7 @@ clean:
 # `make bench` runs the scenarios in order (each appends its rows to build/bench.json), then
 # bench/report prints the combined table. Never part of `make test`.
 BENCH_BINS := $(patsubst bench/%.c,$(OUTPUT)/bench/%,$(BENCH_SRCS))
-BENCH_RUN  := harvest chain wakeup register unrelated http
+BENCH_RUN  := startup harvest chain wakeup register unrelated http
 
 $(OUTPUT)/bench:
 	$(Q)mkdir -p $@

@@ -479,8 +479,9 @@ static inline bool bench_prog_is(const struct bpf_prog_info *info, const char *n
 }
 
 /*
- * A descriptor of this process for the loaded BPF program called name, or -1: this process's own
- * copy, once a queue is open.
+ * A new descriptor (close it) for this process's own copy of the BPF program called name, or
+ * -1. The library keeps no descriptor of an attached program, only its link: it is found
+ * through that, once an interest of its family loaded it.
  */
 static inline int bench_own_prog(const char *name)
 {
@@ -489,20 +490,31 @@ static inline int bench_own_prog(const char *name)
 	int found = -1;
 
 	while (d && found < 0 && (de = readdir(d))) {
+		struct bpf_link_info link = {};
 		struct bpf_prog_info info = {};
-		__u32 len = sizeof(info);
-		char link[300], target[64];
+		__u32 len = sizeof(link);
+		char path[300], target[64];
 		int fd = atoi(de->d_name);
 		ssize_t n;
 
-		snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
-		n = readlink(link, target, sizeof(target) - 1);
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
 		if (n <= 0 || de->d_name[0] == '.')
 			continue;
 		target[n] = '\0';
-		if (!strcmp(target, "anon_inode:bpf-prog") &&
-		    !bpf_obj_get_info_by_fd(fd, &info, &len) && bench_prog_is(&info, name))
+		if (!strcmp(target, "anon_inode:bpf-prog"))
+			fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		else if (!strcmp(target, "anon_inode:bpf_link") &&
+			 !bpf_obj_get_info_by_fd(fd, &link, &len))
+			fd = bpf_prog_get_fd_by_id(link.prog_id);
+		else
+			continue;
+		len = sizeof(info);
+		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) &&
+		    bench_prog_is(&info, name))
 			found = fd;
+		else if (fd >= 0)
+			close(fd);
 	}
 	if (d)
 		closedir(d);
@@ -524,6 +536,8 @@ static inline unsigned int bench_foreign_programs(void)
 
 	if (own_fd >= 0 && bpf_obj_get_info_by_fd(own_fd, &own, &len))
 		own.id = 0;
+	if (own_fd >= 0)
+		close(own_fd);
 	while (!bpf_link_get_next_id(id, &id)) {
 		struct bpf_link_info link = {};
 		struct bpf_prog_info info = {};

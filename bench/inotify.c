@@ -383,22 +383,22 @@ static void cost(const struct bench_opts *o)
 	if (!mkdtemp(tree) || !mkdtemp(watched))
 		bench_die("mkdtemp: %s", strerror(errno));
 	q = bench_kevent_init();
+	fd = open(watched, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	reg.id.raw[0] = (__u32)fd;
+	/*
+	 * A process that never watched an inode has no inode program at all (they load and
+	 * attach with the first inode interest); one whose watches are all gone runs them until
+	 * its last queue closes: that is the "no watch left" case.
+	 */
+	if (kevent_ctl(q, KEVENT_CTL_ADD, 1, &reg) != 1 ||
+	    kevent_ctl(q, KEVENT_CTL_REMOVE, 1, &reg) != 1)
+		bench_die("KEVENT_INODE watch: %s", strerror(errno));
 	for (int i = 0; i < 3; i++)
 		if ((progs[i] = bench_own_prog(prog_name[i])) < 0)
 			bench_die("%s is not loaded in this process", prog_name[i]);
 	stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	if (stats < 0)
 		bench_die("BPF_ENABLE_STATS: %s", strerror(errno));
-	fd = open(watched, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	reg.id.raw[0] = (__u32)fd;
-	/*
-	 * A process that never watched an inode runs no inode program at all (they attach with
-	 * the first inode interest); one whose watches are all gone runs them until its last
-	 * queue closes: that is the "no watch left" case.
-	 */
-	if (kevent_ctl(q, KEVENT_CTL_ADD, 1, &reg) != 1 ||
-	    kevent_ctl(q, KEVENT_CTL_REMOVE, 1, &reg) != 1)
-		bench_die("KEVENT_INODE watch: %s", strerror(errno));
 	for (unsigned int r = 0; r < o->runs; r++) {
 		for (int c = 0; c < NR_COSTS; c++) {
 			double ns0, n0, ns1, n1;
@@ -420,6 +420,8 @@ static void cost(const struct bench_opts *o)
 		}
 	}
 	close(stats);
+	for (int i = 0; i < 3; i++)
+		close(progs[i]);
 	kevent_close(q);
 
 	/* Wall time of the unwatched workload, with a queue open (one watch) and with none. */

@@ -167,6 +167,7 @@ int main(int argc, char **argv)
 			bench_series_add(&bpf[k], bpf_case_ns(k, q, prog, tx));
 	}
 	close(tx);
+	close(prog);
 	close(stats); /* statistics off again: they would slow the timing below */
 	unwatch_elsewhere(q, elsewhere);
 

@@ -40,6 +40,15 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 /* The moved inode of an armed rename fires in the same system call: within a few ticks. */
 #define KEV_RENAME_JIFFIES 2
 
+/* The watched files and directories: `bpftool map dump name kev_inodes`. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, KEV_MAX_SLOTS);
+	__type(key, struct kev_inode_key);
+	__type(value, struct kev_inode_val);
+} kev_inodes SEC(".maps");
+
 /* Private to the inode programs: the filter and the entry log (see kev_shared.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

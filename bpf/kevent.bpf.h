@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause */
 /*
- * What every source program shares: the maps and the one way an event leaves the kernel,
- * kev_notify(). maps.bpf.c defines the maps (KEV_MAPS_DEFINE); the others see them extern
- * and the static linker (bpftool gen object) joins them into one object.
+ * What every source program shares: the maps every queue needs and the one way an event
+ * leaves the kernel, kev_notify(). maps.bpf.c defines them (KEV_MAPS_DEFINE); each source
+ * family (socket, inode, timer) sees them extern and is linked with maps.bpf.o into an
+ * object of its own (bpftool gen object), loaded with the family's first interest. The
+ * library creates these maps once, from maps.bpf.o alone, and hands them to each family's
+ * object before it loads (bpf_map__reuse_fd()). A map only one family uses is that family's.
  */
 #ifndef KEVENT_BPF_H
 #define KEVENT_BPF_H
@@ -49,41 +52,6 @@ KEV_MAP struct {
 	__type(key, __u32);
 	__array(values, struct kev_ring_tmpl);
 } kev_rings SEC(".maps");
-
-/* The interests on each watched socket, in the socket's own storage (socket.bpf.c). */
-KEV_MAP struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct kev_sock_val);
-} kev_socks SEC(".maps");
-
-/* The same, readable by operators: `bpftool map dump name kev_sockets`. */
-KEV_MAP struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, KEV_MAX_SLOTS);
-	__type(key, struct kev_sock_key);
-	__type(value, struct kev_sock_view);
-} kev_sockets SEC(".maps");
-
-/* Arming requests, written by the library through mmap (no system call per timer). */
-KEV_MAP struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, KEV_TIMER_BATCH);
-	__type(key, __u32);
-	__type(value, struct kev_timer_req);
-} kev_timer_reqs SEC(".maps");
-
-/* The watched files and directories (inode.bpf.c): `bpftool map dump name kev_inodes`. */
-KEV_MAP struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, KEV_MAX_SLOTS);
-	__type(key, struct kev_inode_key);
-	__type(value, struct kev_inode_val);
-} kev_inodes SEC(".maps");
 
 /* Bounded: only another CPU or the library's clear can make the exchange fail. */
 #define KEV_CAS_TRIES 16

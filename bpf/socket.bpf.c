@@ -34,6 +34,23 @@
 #define EBADF	    9
 #define ENOTSOCK    88
 
+/* The interests on each watched socket, in the socket's own storage. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct kev_sock_val);
+} kev_socks SEC(".maps");
+
+/* The same, readable by operators: `bpftool map dump name kev_sockets`. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, KEV_MAX_SLOTS);
+	__type(key, struct kev_sock_key);
+	__type(value, struct kev_sock_view);
+} kev_sockets SEC(".maps");
+
 /* Requests of kev_sock_probe, written by the library through mmap. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -65,6 +65,15 @@ struct {
 	__type(value, struct kev_tq);
 } kev_tq SEC(".maps");
 
+/* Arming requests, written by the library through mmap (no system call per timer). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, KEV_TIMER_BATCH);
+	__type(key, __u32);
+	__type(value, struct kev_timer_req);
+} kev_timer_reqs SEC(".maps");
+
 /* The armings, one per slot, mmapped by the library: `bpftool map dump name kev_tslots`. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -141,16 +141,17 @@ void kev_inode_forget_all(void)
 /* The first inode interest maps the filter and the log; the last one unmaps them. */
 static int kev_inode_setup(void)
 {
-	int ctl = kev_kernel_map_fd(KEV_MAP_INODE_CTL), log = kev_kernel_map_fd(KEV_MAP_INODE_LOG);
+	int ctl, log, err;
 	void *p;
-	int err;
 
 	ino.log.map_fd = -1;
-	if (ctl < 0 || log < 0)
-		return -EINVAL;
-	err = kev_kernel_attach(KEV_PROGS_INODE);
+	err = kev_kernel_attach(KEV_PROGS_INODE); /* the first inode interest loads the family */
 	if (err)
 		return err;
+	ctl = kev_kernel_map_fd(KEV_MAP_INODE_CTL);
+	log = kev_kernel_map_fd(KEV_MAP_INODE_LOG);
+	if (ctl < 0 || log < 0)
+		return -EINVAL;
 	if (kev_htab_init(&ino.recs) || kev_htab_init(&ino.slots) || kev_htab_init(&ino.idents)) {
 		err = -ENOMEM;
 		goto fail;

@@ -220,7 +220,7 @@ int kev_filter_init(struct kev_filter *f, struct kev_filter_bits *bits);
 void kev_filter_fini(struct kev_filter *f);
 void kev_filter_ref(struct kev_filter *f, __u32 h, int delta);
 
-/* kernel.c: the process-wide BPF object, shared by every queue. */
+/* kernel.c: the process-wide BPF objects, shared by every queue. */
 int kev_kernel_get(void);
 void kev_kernel_put(void);
 int kev_kernel_queue_open(struct kev_queue *q);
@@ -228,8 +228,11 @@ void kev_kernel_queue_close(struct kev_queue *q);
 int kev_kernel_map_fd(int which);
 #define KEV_PROGS_SOCKET 0
 #define KEV_PROGS_INODE	 1
-#define KEV_PROGS_NR	 2
+#define KEV_PROGS_TIMER	 2
+#define KEV_PROGS_NR	 3
+/* Load and attach a source family on its first use; fd: see kernel.c. */
 int kev_kernel_attach(int group);
+int kev_kernel_attach_fd(int group, int fd);
 #define KEV_MAP_SOCKETS	   0 /* the operators' view (socket.c) */
 #define KEV_MAP_INODES	   1
 #define KEV_MAP_SOCKS	   2 /* the sockets' own storage */

@@ -1,9 +1,24 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 /*
- * The kernel side, once per process: the embedded BPF object (loaded by the first queue,
- * released with the last), the slot allocator, and each queue's BPF ring buffer.
+ * The kernel side, once per process. The first queue loads the core (bpf/maps.bpf.c): the
+ * maps every queue needs, kev_slots, kev_qstats and kev_rings, and no program. Each source
+ * family (socket, inode, timer) is an object of its own, loaded and attached by its first
+ * interest (kev_kernel_attach()), its copies of the core's maps pointed at the core's
+ * before it loads. A process pays the verifier only for the families it uses, and runs no
+ * program on the machine's other sockets and files unless it watches some. Everything
+ * goes with the last queue. Also here: the slot allocator and each queue's ring buffer.
+ *
+ * Descriptors. Once an object is loaded the library keeps only what it still uses: a map
+ * it updates with system calls, a SEC("syscall") program it runs, the link of each
+ * attached program, and kev_tq, whose bpf_timer stops with the map's last user
+ * reference. The arrays it shares with the programs are mmapped, and a mapping holds its
+ * map without a descriptor. The rest (libbpf's object, the BTF, the other programs and
+ * maps, which the programs and links hold in the kernel) is closed at once. The core's
+ * kev_slots and kev_qstats stay open for the families still to load: handing a map to an
+ * object takes a descriptor, and the kernel gives one back by id only to CAP_SYS_ADMIN.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,101 +30,433 @@
 #include <bpf/libbpf.h>
 
 #include "internal.h"
-#include "kevent.skel.h"
+#include "kev_core.skel.h"
+#include "kev_socket.skel.h"
+#include "kev_inode.skel.h"
+#include "kev_timer.skel.h"
+
+/* The descriptors the library keeps (see the top); KEV_MAP_* index the first ones. */
+enum {
+	KEV_FD_RINGS = KEV_MAP_INODE_LOG + 1,
+	KEV_FD_SLOTS,
+	KEV_FD_QSTATS,
+	KEV_FD_SOCK_PROBE,
+	KEV_FD_TQ,
+	KEV_FD_TIMER_ARM,
+	KEV_FD_NR
+};
+
+#define KEV_MMAPS_MAX 8
 
 static struct {
 	pthread_mutex_t lock;
 	unsigned int users;
-	struct kevent_bpf *skel;
-	struct kev_slot *slots;	     /* kev_slots, mmapped */
-	struct kev_qstat *qstats;    /* kev_qstats, mmapped */
-	struct kev_timer_req *treqs; /* kev_timer_reqs, mmapped */
-	struct kev_probe *probes;    /* kev_probes, mmapped */
-	struct kev_tslot *tslots;    /* kev_tslots, mmapped: the timers' armings */
-	struct kev_interest **owner; /* slot -> interest holding it */
-	__u32 nslots;		     /* KEVENT_MAX_INTERESTS, or KEV_MAX_SLOTS */
-	__u32 fresh;		     /* slots below it have been handed out at least once */
-	__u32 *free;		     /* FIFO of freed slots: reuse as late as possible */
+	int fd[KEV_FD_NR]; /* -1: none */
+	int *links;	   /* of every attached program */
+	unsigned int nlinks;
+	struct {
+		void *addr;
+		size_t len;
+	} mmaps[KEV_MMAPS_MAX]; /* what kev_keep_mmap() mapped */
+	unsigned int nmmaps;
+	bool ready[KEV_PROGS_NR];	 /* the family is loaded and attached */
+	int failed[KEV_PROGS_NR];	 /* why the family cannot load, remembered */
+	char why[256];			 /* libbpf's first warning during a load */
+	struct kev_slot *slots;		 /* kev_slots, mmapped */
+	struct kev_qstat *qstats;	 /* kev_qstats, mmapped */
+	struct kev_timer_req *treqs;	 /* kev_timer_reqs, mmapped */
+	struct kev_probe *probes;	 /* kev_probes, mmapped */
+	struct kev_tslot *tslots;	 /* kev_tslots, mmapped: the timers' armings */
+	struct kev_timer_bpf__bss *tbss; /* the timer object's globals, mmapped */
+	struct kev_interest **owner;	 /* slot -> interest holding it */
+	__u32 nslots;			 /* KEVENT_MAX_INTERESTS, or KEV_MAX_SLOTS */
+	__u32 fresh;			 /* slots below it have been handed out at least once */
+	__u32 *free;			 /* FIFO of freed slots: reuse as late as possible */
 	__u32 free_head, nfree;
-	__u64 queues;		     /* bit i: kev_rings[i] in use */
-	bool attached[KEV_PROGS_NR]; /* kev_kernel_attach() */
-} kk = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	__u64 queues; /* bit i: kev_rings[i] in use */
+} kk = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.fd = { [0 ... KEV_FD_NR - 1] = -1 },
+};
+
+_Static_assert(KEV_MAX_QUEUES <= 64, "one bit per queue in kk.queues");
 
 /* One run of a SEC("syscall") program with ctx; its return value, or -errno. */
-static int kev_kernel_run(struct bpf_program *prog, void *ctx, size_t size)
+static int kev_kernel_run(int prog_fd, void *ctx, size_t size)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = ctx, .ctx_size_in = (__u32)size);
 
-	if (bpf_prog_test_run_opts(bpf_program__fd(prog), &opts))
+	if (bpf_prog_test_run_opts(prog_fd, &opts))
 		return -errno;
 	return (int)opts.retval;
 }
 
-/* A program of a group and where the skeleton keeps its link (destroyed with it). */
-struct kev_prog_ref {
-	struct bpf_program *prog;
-	struct bpf_link **link;
-};
-
-#define KEV_PROG_REF(name) ((struct kev_prog_ref){ kk.skel->progs.name, &kk.skel->links.name })
-
-static unsigned int kev_group(int group, struct kev_prog_ref *r)
-{
-	switch (group) {
-	case KEV_PROGS_SOCKET:
-		r[0] = KEV_PROG_REF(kev_sk_data_ready);
-		r[1] = KEV_PROG_REF(kev_sk_error_report);
-		r[2] = KEV_PROG_REF(kev_sk_set_state);
-		r[3] = KEV_PROG_REF(kev_sk_recv);
-		return 4;
-	case KEV_PROGS_INODE:
-		r[0] = KEV_PROG_REF(kev_ctime_set);
-		r[1] = KEV_PROG_REF(kev_ctime_xchg);
-		r[2] = KEV_PROG_REF(kev_ctime_skip);
-		return 3;
-	}
-	return 0;
-}
-
-#define KEV_GROUP_MAX 4
-
-_Static_assert(KEV_MAX_QUEUES <= 64, "one bit per queue in kk.queues");
-
-/* libbpf's own chatter is for developers; KEVENT_DEBUG=1 shows it. */
+/*
+ * libbpf's own chatter is for developers; KEVENT_DEBUG=1 shows it. Its first warning
+ * during a load is kept: it names what the kernel lacks, for the one line we print.
+ */
 static int kev_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	va_list copy;
+
+	if (level == LIBBPF_WARN && !kk.why[0]) {
+		va_copy(copy, ap);
+		vsnprintf(kk.why, sizeof(kk.why), fmt, copy);
+		va_end(copy);
+		kk.why[strcspn(kk.why, "\n")] = '\0';
+		if (!strncmp(kk.why, "libbpf: ", 8))
+			memmove(kk.why, kk.why + 8, strlen(kk.why + 8) + 1);
+	}
 	if (level == LIBBPF_DEBUG || !getenv("KEVENT_DEBUG"))
 		return 0;
 	return vfprintf(stderr, fmt, ap);
 }
 
-static void *kev_map_mmap(struct bpf_map *map, size_t size)
+/*
+ * Sticky errors: each step of keeping an object's parts does nothing once one failed, so
+ * that a family's list of what it keeps reads as a list.
+ */
+static void kev_keep_fd(int fd, int which, int *err)
 {
-	return kev_mmap(bpf_map__fd(map), size, PROT_READ | PROT_WRITE, 0);
+	if (*err)
+		return;
+	kk.fd[which] = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (kk.fd[which] < 0)
+		*err = -errno;
+}
+
+static void *kev_keep_mmap(const struct bpf_map *map, int *err)
+{
+	size_t len = (size_t)bpf_map__value_size(map) * bpf_map__max_entries(map);
+	void *p;
+
+	if (*err)
+		return NULL;
+	if (kk.nmmaps == KEV_MMAPS_MAX) {
+		*err = -E2BIG;
+		return NULL;
+	}
+	p = kev_mmap(bpf_map__fd(map), len, PROT_READ | PROT_WRITE, 0);
+	if (!p) {
+		*err = -errno;
+		return NULL;
+	}
+	kk.mmaps[kk.nmmaps].addr = p;
+	kk.mmaps[kk.nmmaps++].len = len;
+	return p;
+}
+
+static void kev_keep_run(const struct bpf_program *prog, int *err)
+{
+	if (!*err)
+		*err = kev_kernel_run(bpf_program__fd(prog), NULL, 0);
+}
+
+/* Which of the core's maps an object's map is, by name: its KEV_FD_*, or -1. */
+static int kev_core_map(const char *name)
+{
+	static const struct {
+		const char *name;
+		int fd;
+	} core[] = {
+		{ "kev_rings", KEV_FD_RINGS },
+		{ "kev_slots", KEV_FD_SLOTS },
+		{ "kev_qstats", KEV_FD_QSTATS },
+	};
+
+	for (size_t i = 0; i < sizeof(core) / sizeof(core[0]); i++)
+		if (!strcmp(name, core[i].name))
+			return core[i].fd;
+	return -1;
+}
+
+/* What the library keeps of each object once it is loaded, before it is closed. */
+static void kev_core_keep(struct kev_core_bpf *s, int *err)
+{
+	struct bpf_map *map;
+
+	/* A map maps.bpf.c gains must be handed to the families too (kev_core_map()). */
+	bpf_object__for_each_map(map, s->obj) {
+		if (kev_core_map(bpf_map__name(map)) < 0) {
+			snprintf(kk.why, sizeof(kk.why), "map %s is not shared",
+				 bpf_map__name(map));
+			*err = -EINVAL;
+		}
+	}
+	kev_keep_fd(bpf_map__fd(s->maps.kev_rings), KEV_FD_RINGS, err);
+	kev_keep_fd(bpf_map__fd(s->maps.kev_slots), KEV_FD_SLOTS, err);
+	kev_keep_fd(bpf_map__fd(s->maps.kev_qstats), KEV_FD_QSTATS, err);
+	kk.slots = kev_keep_mmap(s->maps.kev_slots, err);
+	kk.qstats = kev_keep_mmap(s->maps.kev_qstats, err);
+}
+
+static void kev_socket_keep(struct kev_socket_bpf *s, int *err)
+{
+	/* Before the programs attach: they read the descriptor table it records. */
+	kev_keep_run(s->progs.kev_owner, err);
+	kev_keep_fd(bpf_map__fd(s->maps.kev_socks), KEV_MAP_SOCKS, err);
+	kev_keep_fd(bpf_map__fd(s->maps.kev_sockets), KEV_MAP_SOCKETS, err);
+	kev_keep_fd(bpf_program__fd(s->progs.kev_sock_probe), KEV_FD_SOCK_PROBE, err);
+	kk.probes = kev_keep_mmap(s->maps.kev_probes, err);
+}
+
+static void kev_inode_keep(struct kev_inode_bpf *s, int *err)
+{
+	kev_keep_fd(bpf_map__fd(s->maps.kev_inodes), KEV_MAP_INODES, err);
+	kev_keep_fd(bpf_map__fd(s->maps.kev_inode_ctl), KEV_MAP_INODE_CTL, err);
+	kev_keep_fd(bpf_map__fd(s->maps.kev_inode_log), KEV_MAP_INODE_LOG, err);
+}
+
+static void kev_timer_keep(struct kev_timer_bpf *s, int *err)
+{
+	kev_keep_fd(bpf_map__fd(s->maps.kev_tq), KEV_FD_TQ, err);
+	kev_keep_fd(bpf_program__fd(s->progs.kev_timer_arm), KEV_FD_TIMER_ARM, err);
+	kk.treqs = kev_keep_mmap(s->maps.kev_timer_reqs, err);
+	kk.tslots = kev_keep_mmap(s->maps.kev_tslots, err);
+	kk.tbss = kev_keep_mmap(s->maps.bss, err);
+}
+
+/*
+ * Before an object loads: its copies of the core's maps become the core's (once the core
+ * is there), and every map declared with one entry per possible interest gets one per
+ * slot of this process.
+ */
+static int kev_object_prepare(struct bpf_object *obj)
+{
+	struct bpf_program *prog;
+	struct bpf_map *map;
+	int err = 0;
+
+	/* Outside any SEC() is kev_notify(), which the families call: never a program itself. */
+	bpf_object__for_each_program(prog, obj)
+		if (!strcmp(bpf_program__section_name(prog), ".text"))
+			bpf_program__set_autoload(prog, false);
+	bpf_object__for_each_map(map, obj) {
+		int core = kev_core_map(bpf_map__name(map));
+
+		if (core >= 0 && kk.fd[core] >= 0)
+			err = bpf_map__reuse_fd(map, kk.fd[core]);
+		else if (bpf_map__max_entries(map) == KEV_MAX_SLOTS)
+			err = bpf_map__set_max_entries(map, kk.nslots);
+		if (err)
+			break;
+	}
+	return err;
+}
+
+/* Are n (at most 32) descriptors free? 0, or -EMFILE (-ENFILE, ...). */
+static int kev_fds_free(unsigned int n)
+{
+	int fds[32], err = 0;
+	unsigned int got = 0;
+
+	if (n > sizeof(fds) / sizeof(fds[0]))
+		n = sizeof(fds) / sizeof(fds[0]);
+	while (got < n) {
+		fds[got] = got ? fcntl(fds[0], F_DUPFD_CLOEXEC, 0) : open("/", O_PATH | O_CLOEXEC);
+		if (fds[got] < 0) {
+			err = -errno;
+			break;
+		}
+		got++;
+	}
+	while (got--)
+		close(fds[got]);
+	return err;
+}
+
+/*
+ * A load holds a descriptor for the object's BTF and each of its maps and programs at
+ * once, and briefly one or two more (the kernel's BTF file, a feature probe). libbpf meets
+ * a shortage with fallbacks (an object without BTF, a map created without it) that end in
+ * errors that do not say so: look for room first, and a shortage is -EMFILE. What keeping
+ * and attaching take after the load fails with EMFILE itself.
+ */
+static int kev_object_room(struct bpf_object *obj)
+{
+	struct bpf_program *prog;
+	struct bpf_map *map;
+	unsigned int n = 3;
+
+	bpf_object__for_each_map(map, obj)
+		n++;
+	bpf_object__for_each_program(prog, obj)
+		n += bpf_program__autoload(prog);
+	return kev_fds_free(n);
+}
+
+static int kev_object_load(struct bpf_object *obj)
+{
+	int err;
+
+	if (!obj)
+		return -errno;
+	err = kev_object_prepare(obj);
+	if (!err)
+		err = kev_object_room(obj);
+	return err ? err : bpf_object__load(obj);
+}
+
+static int kev_keep_link(struct bpf_link *link)
+{
+	int *links = realloc(kk.links, (kk.nlinks + 1) * sizeof(*links));
+
+	if (!links)
+		return -ENOMEM;
+	kk.links = links;
+	/* Disconnected, the link's descriptor outlives libbpf's struct: it is ours to close. */
+	kk.links[kk.nlinks++] = bpf_link__fd(link);
+	bpf_link__disconnect(link);
+	bpf_link__destroy(link);
+	return 0;
+}
+
+/* Attach every program of the object that has a hook: all but the SEC("syscall") ones. */
+static int kev_object_attach(struct bpf_object *obj)
+{
+	struct bpf_program *prog;
+	struct bpf_link *link;
+	int err = 0;
+
+	bpf_object__for_each_program(prog, obj) {
+		if (!bpf_program__autoload(prog) ||
+		    bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL)
+			continue;
+		link = bpf_program__attach(prog);
+		err = link ? kev_keep_link(link) : -errno;
+		if (err) {
+			if (!link)
+				snprintf(kk.why, sizeof(kk.why), "cannot attach %s (%s)",
+					 bpf_program__section_name(prog), strerror(-err));
+			bpf_link__destroy(link);
+			break;
+		}
+	}
+	return err;
+}
+
+/*
+ * Load an object from its skeleton, keep what the library needs of it (fam##_keep()),
+ * attach its programs, and close the rest. The skeletons differ only in type.
+ */
+#define KEV_OBJECT_LOADER(fam)							\
+	static int kev_##fam##_load(void)					\
+	{									\
+		struct kev_##fam##_bpf *s = kev_##fam##_bpf__open();		\
+		int err = kev_object_load(s ? s->obj : NULL);			\
+										\
+		if (!err)							\
+			kev_##fam##_keep(s, &err);				\
+		if (!err)							\
+			err = kev_object_attach(s->obj);			\
+		kev_##fam##_bpf__destroy(s);					\
+		return err;							\
+	}
+
+KEV_OBJECT_LOADER(core)
+KEV_OBJECT_LOADER(socket)
+KEV_OBJECT_LOADER(inode)
+KEV_OBJECT_LOADER(timer)
+
+static const struct {
+	const char *what; /* in messages */
+	int (*load)(void);
+} kev_families[KEV_PROGS_NR] = {
+	[KEV_PROGS_SOCKET] = { "socket events", kev_socket_load },
+	[KEV_PROGS_INODE] = { "inode events", kev_inode_load },
+	[KEV_PROGS_TIMER] = { "timer events", kev_timer_load },
+};
+
+/*
+ * A load failed: the errno its caller gets, and one line on stderr saying what is missing.
+ * No privilege is -EPERM, a shortage of descriptors or memory itself, and anything else
+ * (no BTF, a missing tracepoint or kfunc, the verifier's refusal) -EOPNOTSUPP.
+ */
+static int kev_load_failed(const char *what, int err)
+{
+	if (err == -EPERM) {
+		fprintf(stderr,
+			"libkevent: %s: the BPF side needs CAP_BPF and CAP_PERFMON (or root)\n",
+			what);
+		return err;
+	}
+	if (err == -EMFILE || err == -ENFILE || err == -ENOMEM) {
+		fprintf(stderr, "libkevent: %s: %s\n", what, strerror(-err));
+		return err;
+	}
+	fprintf(stderr, "libkevent: %s: the kernel cannot run the BPF programs: %s\n", what,
+		kk.why[0] ? kk.why : strerror(-err));
+	return -EOPNOTSUPP;
+}
+
+/* How far the kept parts went before a load: what a failed load undoes. */
+struct kev_mark {
+	unsigned int nlinks, nmmaps;
+	bool had[KEV_FD_NR];
+};
+
+static void kev_undo(const struct kev_mark *m)
+{
+	while (kk.nlinks > m->nlinks)
+		close(kk.links[--kk.nlinks]);
+	while (kk.nmmaps > m->nmmaps) {
+		kk.nmmaps--;
+		munmap(kk.mmaps[kk.nmmaps].addr, kk.mmaps[kk.nmmaps].len);
+	}
+	for (int i = 0; i < KEV_FD_NR; i++) {
+		if (!m->had[i] && kk.fd[i] >= 0)
+			close(kk.fd[i]);
+		if (!m->had[i])
+			kk.fd[i] = -1;
+	}
+}
+
+/*
+ * Run load() with libbpf's messages caught. A failure leaves nothing of it behind, and
+ * its error is as kev_load_failed() says it.
+ */
+static int kev_load(int (*load)(void), const char *what)
+{
+	struct kev_mark m = { .nlinks = kk.nlinks, .nmmaps = kk.nmmaps };
+	libbpf_print_fn_t old;
+	int err;
+
+	for (int i = 0; i < KEV_FD_NR; i++)
+		m.had[i] = kk.fd[i] >= 0;
+	kk.why[0] = '\0';
+	old = libbpf_set_print(kev_libbpf_print);
+	err = load();
+	libbpf_set_print(old);
+	if (!err)
+		return 0;
+	kev_undo(&m);
+	return kev_load_failed(what, err);
 }
 
 static void kev_kernel_unload(void)
 {
-	if (kk.slots)
-		munmap(kk.slots, sizeof(*kk.slots) * kk.nslots);
-	if (kk.qstats)
-		munmap(kk.qstats, sizeof(*kk.qstats) * KEV_MAX_QUEUES);
-	if (kk.treqs)
-		munmap(kk.treqs, sizeof(*kk.treqs) * KEV_TIMER_BATCH);
-	if (kk.probes)
-		munmap(kk.probes, sizeof(*kk.probes) * KEV_PROBE_BATCH);
-	if (kk.tslots)
-		munmap(kk.tslots, sizeof(*kk.tslots) * kk.nslots);
-	kevent_bpf__destroy(kk.skel); /* detaches what kev_kernel_attach() attached */
-	memset(kk.attached, 0, sizeof(kk.attached));
+	for (unsigned int i = 0; i < kk.nlinks; i++)
+		close(kk.links[i]); /* detaches the program */
+	for (unsigned int i = 0; i < kk.nmmaps; i++)
+		munmap(kk.mmaps[i].addr, kk.mmaps[i].len);
+	for (int i = 0; i < KEV_FD_NR; i++) {
+		if (kk.fd[i] >= 0)
+			close(kk.fd[i]);
+		kk.fd[i] = -1;
+	}
+	free(kk.links);
 	free(kk.owner);
 	free(kk.free);
-	kk.skel = NULL;
+	kk.links = NULL;
+	kk.nlinks = kk.nmmaps = 0;
+	memset(kk.ready, 0, sizeof(kk.ready));
+	memset(kk.failed, 0, sizeof(kk.failed));
 	kk.slots = NULL;
 	kk.qstats = NULL;
 	kk.treqs = NULL;
 	kk.probes = NULL;
 	kk.tslots = NULL;
+	kk.tbss = NULL;
 	kk.owner = NULL;
 	kk.free = NULL;
 	kk.nfree = 0;
@@ -129,64 +476,21 @@ static __u32 kev_kernel_capacity(void)
 	return n >= 1 && n <= (1UL << 24) ? (__u32)n : KEV_MAX_SLOTS;
 }
 
-static int kev_kernel_size(void)
-{
-	struct bpf_map *maps[] = { kk.skel->maps.kev_slots, kk.skel->maps.kev_sockets,
-				   kk.skel->maps.kev_tslots };
-	int err = 0;
-
-	kk.nslots = kev_kernel_capacity();
-	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]) && !err; i++)
-		err = bpf_map__set_max_entries(maps[i], kk.nslots);
-	return err;
-}
-
 static int kev_kernel_load(void)
 {
-	libbpf_print_fn_t old = libbpf_set_print(kev_libbpf_print);
-	int err = -ENOMEM;
+	int err;
 
-	kk.skel = kevent_bpf__open();
-	if (!kk.skel)
-		goto out;
-	err = kev_kernel_size();
-	for (int g = 0; g < KEV_PROGS_NR; g++) {
-		struct kev_prog_ref r[KEV_GROUP_MAX];
-
-		/* Attached on first use (kev_kernel_attach()). */
-		for (unsigned int i = kev_group(g, r); i--;)
-			bpf_program__set_autoattach(r[i].prog, false);
-	}
-	if (!err)
-		err = kevent_bpf__load(kk.skel);
-	if (err == -EPERM) {
-		fprintf(stderr, "libkevent: loading BPF programs needs CAP_BPF and CAP_PERFMON "
-				"(or root)\n");
-		err = -EPERM;
-		goto out;
-	}
-	if (err) {
-		fprintf(stderr, "libkevent: cannot load BPF programs (%s); the kernel needs BTF "
-				"and tp_btf tracepoints\n", strerror(-err));
-		goto out;
-	}
-	err = -ENOMEM;
-	kk.slots = kev_map_mmap(kk.skel->maps.kev_slots, sizeof(*kk.slots) * kk.nslots);
-	kk.qstats = kev_map_mmap(kk.skel->maps.kev_qstats, sizeof(*kk.qstats) * KEV_MAX_QUEUES);
-	kk.treqs = kev_map_mmap(kk.skel->maps.kev_timer_reqs, sizeof(*kk.treqs) * KEV_TIMER_BATCH);
-	kk.probes = kev_map_mmap(kk.skel->maps.kev_probes, sizeof(*kk.probes) * KEV_PROBE_BATCH);
-	kk.tslots = kev_map_mmap(kk.skel->maps.kev_tslots, sizeof(*kk.tslots) * kk.nslots);
+	kk.nslots = kev_kernel_capacity();
+	err = kev_load(kev_core_load, "kevent_init");
 	/* Untouched pages cost nothing: both grow with the slots actually used. */
-	kk.owner = calloc(kk.nslots, sizeof(*kk.owner));
-	kk.free = malloc(kk.nslots * sizeof(*kk.free));
-	if (!kk.slots || !kk.qstats || !kk.treqs || !kk.probes || !kk.tslots || !kk.owner ||
-	    !kk.free)
-		goto out;
-	err = kev_kernel_run(kk.skel->progs.kev_owner, NULL, 0);
-out:
+	if (!err) {
+		kk.owner = calloc(kk.nslots, sizeof(*kk.owner));
+		kk.free = malloc(kk.nslots * sizeof(*kk.free));
+		if (!kk.owner || !kk.free)
+			err = -ENOMEM;
+	}
 	if (err)
 		kev_kernel_unload();
-	libbpf_set_print(old);
 	return err;
 }
 
@@ -213,70 +517,59 @@ void kev_kernel_put(void)
 }
 
 /*
- * fork() child (fork.c): the object is the parent's. Closing the child's descriptors of it
- * lets it go when the parent does (attached programs included); the mappings were never
- * inherited (MADV_DONTFORK), so there is nothing to unmap.
+ * fork() child (fork.c): the objects are the parent's. Closing the child's descriptors of
+ * them lets them go when the parent does (attached programs included); the mappings were
+ * never inherited (MADV_DONTFORK), so there is nothing to unmap.
  */
 void kev_kernel_forget(void)
 {
 	pthread_mutex_init(&kk.lock, NULL);
-	if (!kk.skel)
-		return;
-	kk.slots = NULL;
-	kk.qstats = NULL;
-	kk.treqs = NULL;
-	kk.probes = NULL;
-	kk.tslots = NULL;
+	kk.nmmaps = 0;
 	kk.users = 0;
 	kev_kernel_unload();
 }
 
 /*
- * Attach a group of programs: the first interest of a kind does it, and they stay until
- * the object goes. A process that watches no socket then does not run the socket programs
- * on every socket of the machine, nor one without inode interests the inode programs on
- * every change of a timestamp. Needs the object loaded (a queue open).
+ * Load and attach a source family's programs: its first interest does it, and they stay
+ * until the last queue goes. A process that watches no socket then neither verifies the
+ * socket programs nor runs them on every socket of the machine. A family that cannot load
+ * fails its interests (-EPERM, -EOPNOTSUPP, said once on stderr), not the queue, and is
+ * not tried again while the process keeps a queue, unless it ran short of descriptors or
+ * memory. fd: a descriptor the caller is about to use, or -1. A load opens descriptors,
+ * which could take its number if it is closed: it is checked first (-EBADF).
  */
-int kev_kernel_attach(int group)
+int kev_kernel_attach_fd(int group, int fd)
 {
-	struct kev_prog_ref r[KEV_GROUP_MAX];
-	int err = 0;
+	int err;
 
-	/* Acquire: pairs with the release below; the links are in place once this reads true. */
-	if (__atomic_load_n(&kk.attached[group], __ATOMIC_ACQUIRE))
+	/* Acquire: pairs with the release below; what the load kept is in place. */
+	if (__atomic_load_n(&kk.ready[group], __ATOMIC_ACQUIRE))
 		return 0;
+	if (fd >= 0 && fcntl(fd, F_GETFD) < 0)
+		return -errno;
 	pthread_mutex_lock(&kk.lock);
-	for (unsigned int i = kev_group(group, r); i-- && !err;) {
-		if (*r[i].link)
-			continue;
-		*r[i].link = bpf_program__attach(r[i].prog);
-		if (!*r[i].link) {
-			err = -errno;
-			fprintf(stderr, "libkevent: cannot attach %s to its tracepoint: %s\n",
-				bpf_program__name(r[i].prog), strerror(errno));
-		}
-	}
+	err = kk.failed[group];
+	if (!err && !kk.ready[group])
+		err = kev_load(kev_families[group].load, kev_families[group].what);
 	if (!err)
-		__atomic_store_n(&kk.attached[group], true, __ATOMIC_RELEASE);
+		__atomic_store_n(&kk.ready[group], true, __ATOMIC_RELEASE);
+	else if (err != -EMFILE && err != -ENFILE && err != -ENOMEM)
+		kk.failed[group] = err;
 	pthread_mutex_unlock(&kk.lock);
 	return err;
 }
 
+int kev_kernel_attach(int group)
+{
+	return kev_kernel_attach_fd(group, -1);
+}
+
+/* A map of a family its first interest loaded (kev_kernel_attach()): -EBADF before. */
 int kev_kernel_map_fd(int which)
 {
-	switch (which) {
-	case KEV_MAP_SOCKETS:
-		return bpf_map__fd(kk.skel->maps.kev_sockets);
-	case KEV_MAP_SOCKS:
-		return bpf_map__fd(kk.skel->maps.kev_socks);
-	case KEV_MAP_INODES:
-		return bpf_map__fd(kk.skel->maps.kev_inodes);
-	case KEV_MAP_INODE_CTL:
-		return bpf_map__fd(kk.skel->maps.kev_inode_ctl);
-	case KEV_MAP_INODE_LOG:
-		return bpf_map__fd(kk.skel->maps.kev_inode_log);
-	}
-	return -EINVAL;
+	if (which < 0 || which > KEV_MAP_INODE_LOG)
+		return -EINVAL;
+	return kk.fd[which] >= 0 ? kk.fd[which] : -EBADF;
 }
 
 /*
@@ -290,7 +583,7 @@ int kev_kernel_arm_timers(struct kev_timer_req *reqs, unsigned int nr)
 
 	pthread_mutex_lock(&kk.lock);
 	memcpy(kk.treqs, reqs, nr * sizeof(*reqs));
-	err = kev_kernel_run(kk.skel->progs.kev_timer_arm, &ctx, sizeof(ctx));
+	err = kev_kernel_run(kk.fd[KEV_FD_TIMER_ARM], &ctx, sizeof(ctx));
 	memcpy(reqs, kk.treqs, nr * sizeof(*reqs));
 	pthread_mutex_unlock(&kk.lock);
 	return err;
@@ -304,7 +597,7 @@ int kev_kernel_probe(struct kev_probe *p, unsigned int nr)
 
 	pthread_mutex_lock(&kk.lock);
 	memcpy(kk.probes, p, nr * sizeof(*p));
-	err = kev_kernel_run(kk.skel->progs.kev_sock_probe, &ctx, sizeof(ctx));
+	err = kev_kernel_run(kk.fd[KEV_FD_SOCK_PROBE], &ctx, sizeof(ctx));
 	memcpy(p, kk.probes, nr * sizeof(*p));
 	pthread_mutex_unlock(&kk.lock);
 	return err;
@@ -319,13 +612,16 @@ struct kev_tslot *kev_kernel_tslot(__u32 slot)
 /* Nodes in the kernel's timer tree: one per armed timer of the process. */
 __u64 kev_kernel_timers(void)
 {
-	return __atomic_load_n(&kk.skel->bss->kev_tnodes, __ATOMIC_RELAXED);
+	/* Acquire: pairs with the release that publishes the loaded family. */
+	if (!__atomic_load_n(&kk.ready[KEV_PROGS_TIMER], __ATOMIC_ACQUIRE))
+		return 0;
+	return __atomic_load_n(&kk.tbss->kev_tnodes, __ATOMIC_RELAXED);
 }
 
 /* Give the queue a ring buffer of its own, at a free index of kev_rings. */
 int kev_kernel_queue_open(struct kev_queue *q)
 {
-	int outer = bpf_map__fd(kk.skel->maps.kev_rings), fd = -1, err, idx;
+	int outer = kk.fd[KEV_FD_RINGS], fd = -1, err, idx;
 
 	pthread_mutex_lock(&kk.lock);
 	idx = ~kk.queues ? __builtin_ctzll(~kk.queues) : -1;
@@ -360,7 +656,7 @@ out:
 
 void kev_kernel_queue_close(struct kev_queue *q)
 {
-	int outer = bpf_map__fd(kk.skel->maps.kev_rings);
+	int outer = kk.fd[KEV_FD_RINGS];
 
 	pthread_mutex_lock(&kk.lock);
 	bpf_map_delete_elem(outer, &q->qidx);

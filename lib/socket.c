@@ -277,11 +277,11 @@ static int kev_sock_add(struct kev_queue *q, struct kev_interest *it)
 	err = kev_slot_alloc(it);
 	if (!err)
 		err = kev_fdwatch_add(q, it, 0);
+	/* The first socket interest loads the socket family, whose map the store needs. */
+	if (!err)
+		err = kev_kernel_attach_fd(KEV_PROGS_SOCKET, it->fd);
 	if (!err)
 		err = kev_sock_store(q, it);
-	/* After the store: attaching opens descriptors, which could take a closed fd's number. */
-	if (!err)
-		err = kev_kernel_attach(KEV_PROGS_SOCKET);
 	if (err) {
 		kev_fdwatch_del(q, it);
 		return err;

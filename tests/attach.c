@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 /*
- * A source's programs are attached by the first interest of its kind, not by kevent_init():
- * a process pays for no hook it does not use (lib/kernel.c, kev_kernel_attach()).
+ * A source family's programs are loaded and attached by the first interest of its kind, not
+ * by kevent_init(): a process pays for no verification and no hook it does not use, and
+ * holds few descriptors (lib/kernel.c). A family that cannot load fails its interests, not
+ * the queue.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -16,18 +21,70 @@
 
 TestSuite(attach, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
 
-/* The id of this process's own copy of the program called name (0: none). */
-static __u32 own_prog_id(const char *name)
+/* The program a descriptor of this process is, or attaches (link); false for neither. */
+static bool prog_of_fd(int fd, struct bpf_prog_info *info)
+{
+	char path[64], target[64];
+	struct bpf_link_info link = {};
+	__u32 len = sizeof(link);
+	ssize_t n;
+	int pfd;
+	bool ok;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n <= 0)
+		return false;
+	target[n] = '\0';
+	len = sizeof(*info);
+	if (!strcmp(target, "anon_inode:bpf-prog"))
+		return !bpf_obj_get_info_by_fd(fd, info, &len);
+	len = sizeof(link);
+	if (strcmp(target, "anon_inode:bpf_link") || bpf_obj_get_info_by_fd(fd, &link, &len))
+		return false;
+	pfd = bpf_prog_get_fd_by_id(link.prog_id);
+	if (pfd < 0)
+		return false;
+	len = sizeof(*info);
+	ok = !bpf_obj_get_info_by_fd(pfd, info, &len);
+	close(pfd);
+	return ok;
+}
+
+/*
+ * How many descriptors of this process are the program called name (NULL: any program) or
+ * a link attaching it. Programs the library loads and does not keep a descriptor of are
+ * gone from the kernel, so this is what the process has loaded.
+ */
+static int own_progs(const char *name)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *de;
-	__u32 id = 0;
+	int n = 0;
 
 	cr_assert_not_null(d);
-	while (!id && (de = readdir(d))) {
+	while ((de = readdir(d))) {
 		struct bpf_prog_info info = {};
-		__u32 len = sizeof(info);
-		char path[300], target[64];
+
+		/* The kernel keeps 15 characters of a program's name. */
+		if (de->d_name[0] != '.' && prog_of_fd(atoi(de->d_name), &info))
+			n += !name || !strncmp(info.name, name, sizeof(info.name) - 1);
+	}
+	closedir(d);
+	return n;
+}
+
+/* Is a link of this process attaching the program called name? */
+static bool own_link(const char *name)
+{
+	char path[300], target[64];
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	bool found = false;
+
+	cr_assert_not_null(d);
+	while (!found && (de = readdir(d))) {
+		struct bpf_prog_info info = {};
 		ssize_t n;
 
 		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
@@ -35,51 +92,114 @@ static __u32 own_prog_id(const char *name)
 		if (n <= 0)
 			continue;
 		target[n] = '\0';
-		/* The kernel keeps 15 characters of a program's name. */
-		if (!strcmp(target, "anon_inode:bpf-prog") &&
-		    !bpf_obj_get_info_by_fd(atoi(de->d_name), &info, &len) &&
-		    !strncmp(info.name, name, sizeof(info.name) - 1))
-			id = info.id;
+		found = !strcmp(target, "anon_inode:bpf_link") &&
+			prog_of_fd(atoi(de->d_name), &info) &&
+			!strncmp(info.name, name, sizeof(info.name) - 1);
 	}
 	closedir(d);
-	cr_assert_neq(id, 0, "%s is not loaded in this process", name);
-	return id;
-}
-
-/* Is any BPF link of the machine attaching program prog_id? */
-static bool attached(__u32 prog_id)
-{
-	bool found = false;
-
-	for (__u32 id = 0; !found && !bpf_link_get_next_id(id, &id);) {
-		struct bpf_link_info info = {};
-		__u32 len = sizeof(info);
-		int fd = bpf_link_get_fd_by_id(id);
-
-		if (fd < 0)
-			continue; /* gone meanwhile */
-		found = !bpf_obj_get_info_by_fd(fd, &info, &len) && info.prog_id == prog_id;
-		close(fd);
-	}
 	return found;
 }
 
-Test(attach, k17_k18_programs_attach_with_their_first_interest,
-     .description = "K17, K18: socket and inode programs run only once an interest of their kind exists")
+Test(attach, k26_k17_families_load_with_their_first_interest,
+     .description = "K26, K17-K19: UNOTIFY and POLL load no program; the first socket, timer "
+		    "and inode interest each load and attach their own family only")
 {
-	int q = kt_queue(), rx, tx, dir;
-	__u32 sock = own_prog_id("kev_sk_data_ready"), ino = own_prog_id("kev_ctime_set");
+	int q = kt_queue(), p[2], rx, tx, dir;
 
-	cr_assert_not(attached(sock), "socket programs attached by kevent_init alone");
-	cr_assert_not(attached(ino), "inode programs attached by kevent_init alone");
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	kt_unotify_add(q, 1, 0);
+	kt_add(q, kt_fd_ev(KEVENT_POLL, p[0], POLLIN, 0));
+	cr_assert_eq(own_progs(NULL), 0, "a queue without kernel-fed interests loaded %d programs",
+		     own_progs(NULL));
+
 	kt_udp_pair(&rx, &tx);
 	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
-	cr_assert(attached(sock), "a socket interest did not attach the socket programs");
-	cr_assert_not(attached(ino), "a socket interest attached the inode programs");
+	cr_assert(own_link("kev_sk_data_ready"), "a socket interest did not attach its programs");
+	cr_assert(own_progs("kev_sock_probe"), "the socket family's probe is not loaded");
+	cr_assert_eq(own_progs("kev_timer_arm"), 0, "a socket interest loaded the timer family");
+	cr_assert_eq(own_progs("kev_ctime_set"), 0, "a socket interest loaded the inode family");
+
+	kt_add(q, kt_fd_ev(KEVENT_TIMER, 1, KEVENT_TIMER_FIRED, 0));
+	cr_assert(own_progs("kev_timer_arm"), "a timer did not load the timer family");
+	cr_assert_eq(own_progs("kev_ctime_set"), 0, "a timer loaded the inode family");
+
 	dir = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	cr_assert_geq(dir, 0);
 	kt_add(q, kt_fd_ev(KEVENT_INODE, dir, KEVENT_INODE_CREATE, 0));
-	cr_assert(attached(ino), "an inode interest did not attach the inode programs");
+	cr_assert(own_link("kev_ctime_set"), "an inode interest did not attach its programs");
+	kt_close(q);
+	cr_assert_eq(own_progs(NULL), 0, "programs left after the last queue closed");
 	close(dir);
+	close(p[0]);
+	close(p[1]);
+	close(rx);
+	close(tx);
+}
+
+Test(attach, k2_first_queue_descriptors,
+     .description = "K2 (descriptor footprint): the first kevent_init holds 5 descriptors, a "
+		    "further queue 2, and nothing stays after the last kevent_close")
+{
+	int base = kt_fd_count(), q, q2;
+
+	q = kt_queue();
+	cr_assert_leq(kt_fd_count() - base, 5, "the first queue holds %d descriptors",
+		      kt_fd_count() - base);
+	q2 = kt_queue();
+	cr_assert_eq(kt_fd_count() - base, 5 + 2, "a further queue holds %d descriptors",
+		     kt_fd_count() - base - 5);
+	kt_close(q2);
+	kt_close(q);
+	cr_assert_eq(kt_fd_count(), base);
+}
+
+/* Allow about `room` more descriptors (and the holes below the highest one in use). */
+static void fd_room(int room)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	struct rlimit rl;
+	int top = 0;
+
+	cr_assert_not_null(d);
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && atoi(de->d_name) != dirfd(d) && atoi(de->d_name) > top)
+			top = atoi(de->d_name);
+	closedir(d);
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = (rlim_t)(top + 1 + room);
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0, "setrlimit: %m");
+}
+
+Test(attach, k26_emfile_fails_only_the_family,
+     .description = "K26, K25: out of descriptors, kevent_init is -EMFILE; a family that "
+		    "cannot load fails its interest with -EMFILE, the queue stays usable, and "
+		    "the next interest of the family loads it")
+{
+	struct rlimit saved;
+	struct ukevent uk;
+	int q, rx, tx;
+
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	fd_room(1);
+	cr_assert_eq(kevent_init(NULL, 0, 0), -EMFILE);
+	cr_assert_eq(errno, EMFILE);
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+	q = kt_queue();
+	kt_udp_pair(&rx, &tx);
+	fd_room(2);
+	uk = kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0);
+	cr_assert_eq(kevent_ctl(q, KEVENT_CTL_ADD, 1, &uk), 1);
+	kt_assert_failed(&uk, EMFILE);
+	cr_assert_eq(own_progs(NULL), 0, "a failed load left programs behind");
+	kt_unotify_add(q, 7, 0);
+	kt_unotify_ready(q, 7);
+	kt_next(q, KEVENT_UNOTIFY, 7);
+
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0));
+	kt_send(tx, 1);
+	kt_next(q, KEVENT_SOCKET, (__u32)rx);
 	kt_close_pair(q, rx, tx);
 }
