@@ -169,7 +169,7 @@ struct kev_probe {
 	__u16 type;	/* out: SOCK_* */
 	__u16 protocol; /* out: IPPROTO_* */
 	__u8 state;	/* out: TCP_* (TCP_LISTEN 10 for a listener of any family) */
-	__u8 pad;
+	__u8 ready;	/* out: KEV_PROBE_* */
 	__u32 sk_err;	/* out: the pending error, positive */
 	__u32 pad2;
 	__u64 ino;	/* out: the socket's inode number, as fstat() gives it */
@@ -178,6 +178,9 @@ struct kev_probe {
 /* Elements of an mmapped array are 8-byte aligned: the library indexes them as a C array. */
 _Static_assert(sizeof(struct kev_probe) % 8 == 0, "kev_probe fills its array element");
 _Static_assert(sizeof(struct kev_timer_req) % 8 == 0, "kev_timer_req fills its element");
+
+#define KEV_PROBE_READABLE 0x1 /* data, an end of file, or (a listener) a connection waits */
+#define KEV_PROBE_HANGUP   0x2 /* an error, or shut down both ways: to be classified */
 
 struct kev_probe_ctx {
 	__u32 nr; /* requests in kev_probes[0..nr) */

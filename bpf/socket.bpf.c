@@ -28,6 +28,7 @@
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
 #define RCV_SHUTDOWN 1
+#define SEND_SHUTDOWN 2
 #define MSG_PEEK    2
 #define S_IFMT	    00170000
 #define S_IFSOCK    0140000
@@ -243,6 +244,32 @@ int BPF_PROG(kev_sk_recv, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
+/*
+ * kev_sock_readable() for a socket reached through the descriptor table, whose loads must
+ * go through bpf_probe_read_kernel(): the K9 check of an ADD, without a poll().
+ */
+static __always_inline __u8 kev_probe_ready(const struct sock *sk, __u8 state, __u16 protocol,
+					    __u32 err)
+{
+	__u8 shut = BPF_CORE_READ(sk, sk_shutdown);
+	__u32 queued;
+
+	if (err || shut == (RCV_SHUTDOWN | SEND_SHUTDOWN))
+		return KEV_PROBE_HANGUP;
+	if (shut & RCV_SHUTDOWN)
+		return KEV_PROBE_READABLE;
+	if (state == TCP_LISTEN && protocol == IPPROTO_TCP)
+		queued = BPF_CORE_READ(sk, sk_ack_backlog);
+	else if (protocol == IPPROTO_TCP)
+		queued = BPF_CORE_READ((struct tcp_sock *)sk, rcv_nxt) !=
+			 BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);
+	else
+		queued = BPF_CORE_READ(sk, sk_receive_queue.qlen) +
+			 (protocol == IPPROTO_UDP ? BPF_CORE_READ((struct udp_sock *)sk,
+								 reader_queue.qlen) : 0);
+	return queued ? KEV_PROBE_READABLE : 0;
+}
+
 /* kev_sock_probe: what the library asks of the sockets at the descriptors in kev_probes. */
 struct kev_probe_run {
 	struct kev_fdt fdt;
@@ -274,6 +301,7 @@ static long kev_probe_one(__u32 i, struct kev_probe_run *run)
 	p->state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	p->sk_err = (__u32)BPF_CORE_READ(sk, sk_err);
 	p->ino = BPF_CORE_READ(f, f_inode, i_ino);
+	p->ready = kev_probe_ready(sk, p->state, p->protocol, p->sk_err);
 	p->err = 0;
 	return 0;
 }

@@ -138,7 +138,7 @@ static void kev_pend_chunk(struct kev_queue *q, struct kev_pending *p, unsigned 
 		else
 			its[m++] = p[i].it;
 	}
-	kev_check(its, m, bits);
+	kev_ready_now(its, m, bits);
 	for (i = 0, m = 0; i < n; i++) {
 		__u32 b;
 

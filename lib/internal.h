@@ -86,11 +86,11 @@ struct kev_source {
 	/* The last word before an event is copied out (fills ret_data, may mark it broken). */
 	void (*complete)(struct kev_interest *it);
 	/*
-	 * Level mode (K13), at the call after a delivery: is the object still ready? true, with
-	 * *bits, when the source knows without a system call (sockets: the kernel side's level
-	 * state); false: the core asks poll().
+	 * Is the object ready now (the K9 check of an ADD, K13's second look)? true, with *bits,
+	 * when the source knows without a system call (sockets: what the ADD's probe saw, then
+	 * the kernel side's level state); false: the core asks poll().
 	 */
-	bool (*level)(const struct kev_interest *it, __u32 *bits);
+	bool (*level)(struct kev_interest *it, __u32 *bits);
 	/* The slot counts merged firings, collected at delivery into ret_data[1] (K19). */
 	bool counts;
 	/* End of a kevent_ctl() call: push what the source batched to the kernel. */
@@ -124,6 +124,10 @@ struct kev_interest {
 	bool listening;
 	__u32 sock_err; /* the socket's error (positive), as the kernel side last saw it */
 	__u64 sock_ino; /* the socket's inode number: who the descriptor must still name */
+	__u8 probed;	/* KEV_PROBE_* | KEV_PROBED: the ADD probe's readiness, until asked */
+	__u8 wflags;	/* the watch as last written to the kernel: KEV_WATCH_* ... */
+	__u8 wevents;	/* ... and its event bits */
+	bool level_unsure; /* level mode since a MODIFY: the level state is not known yet */
 	bool hup_kept;	/* a hang-up found data to read: look again after the call (K17) */
 	/* interests sharing one epoll registration (kev_fdnode) */
 	struct kev_fdnode *fdn;
@@ -247,6 +251,7 @@ void kev_slot_free(struct kev_interest *it);
 void kev_slot_renew(struct kev_interest *it);
 struct kev_interest *kev_slot_owner(__u32 slot, __u32 gen);
 __u32 kev_slot_clear(const struct kev_interest *it);
+void kev_slot_set(const struct kev_interest *it, __u32 bits);
 __u32 kev_slot_pending(const struct kev_interest *it);
 __u64 kev_kernel_overflows(const struct kev_queue *q);
 
@@ -274,6 +279,7 @@ unsigned int kev_deliver(struct kev_queue *q, struct ukevent *out, unsigned int 
 void kev_settle(struct kev_queue *q, struct kev_list *taken);
 void kev_unqueue(struct kev_interest *it);
 void kev_check(struct kev_interest **its, unsigned int n, __u32 *bits);
+void kev_ready_now(struct kev_interest **its, unsigned int n, __u32 *bits);
 
 /* wait.c */
 void kev_wake_all(struct kev_queue *q);

@@ -754,6 +754,20 @@ __u32 kev_slot_pending(const struct kev_interest *it)
  * After this the BPF side sees nothing pending and pushes a record for the next event
  * (pairs with its compare-and-swap).
  */
+/* OR state bits into the slot (the level state a probe saw), unless it changed hands. */
+void kev_slot_set(const struct kev_interest *it, __u32 bits)
+{
+	__u64 *word, old;
+
+	if (it->slot == KEV_NO_SLOT)
+		return;
+	word = &kk.slots[it->slot].word;
+	old = __atomic_load_n(word, __ATOMIC_RELAXED);
+	while (KEV_SLOT_GEN(old) == it->gen && !__atomic_compare_exchange_n(
+		word, &old, old | bits, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		;
+}
+
 __u32 kev_slot_clear(const struct kev_interest *it)
 {
 	__u64 keep = it->src->counts ? 0 : KEV_PEND_LEVEL;

@@ -81,6 +81,27 @@ void kev_check(struct kev_interest **its, unsigned int n, __u32 *bits)
 	}
 }
 
+/*
+ * What is ready now, bits[i] for its[i] (n <= KEV_CHECK_BATCH): what a source knows without
+ * a system call (its level() hook), and one poll() for the rest.
+ */
+void kev_ready_now(struct kev_interest **its, unsigned int n, __u32 *bits)
+{
+	struct kev_interest *ask[KEV_CHECK_BATCH];
+	unsigned int at[KEV_CHECK_BATCH], m = 0;
+	__u32 got[KEV_CHECK_BATCH];
+
+	for (unsigned int i = 0; i < n; i++) {
+		if (!its[i]->src->level || !its[i]->src->level(its[i], &bits[i])) {
+			at[m] = i;
+			ask[m++] = its[i];
+		}
+	}
+	kev_check(ask, m, got);
+	for (unsigned int k = 0; k < m; k++)
+		bits[at[k]] = got[k];
+}
+
 /* One record from the queue's BPF ring buffer: the slot names the interest. */
 static void kev_on_record(void *ctx, const void *rec, size_t len)
 {
@@ -137,17 +158,10 @@ static void kev_recheck(struct kev_queue *q)
 		unsigned int n = 0;
 
 		while (n < KEV_CHECK_BATCH && !kev_list_empty(&q->recheck)) {
-			struct kev_interest *it = kev_container_of(q->recheck.next,
-								   struct kev_interest, link);
-			__u32 b;
-
-			kev_unqueue(it);
-			if (it->src->level && it->src->level(it, &b))
-				kev_fire(q, it, b ? b | KEV_PEND_VERIFY : 0);
-			else
-				its[n++] = it;
+			its[n] = kev_container_of(q->recheck.next, struct kev_interest, link);
+			kev_unqueue(its[n++]);
 		}
-		kev_check(its, n, bits);
+		kev_ready_now(its, n, bits);
 		for (unsigned int i = 0; i < n; i++) {
 			if (bits[i] && its[i]->src->kernel_checks_fd)
 				bits[i] |= KEV_PEND_VERIFY;

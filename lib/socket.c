@@ -41,6 +41,7 @@
 #include "internal.h"
 
 #define KEV_SOCK_KERNEL (KEVENT_SOCKET_RECV | KEVENT_SOCKET_ACCEPT)
+#define KEV_PROBED	0x80 /* it->probed holds the ADD probe's readiness */
 #define KEV_TCP_LISTEN	10
 
 /* Changes to kev_sockets not yet written: one batch of updates, one of deletions. */
@@ -175,6 +176,13 @@ static struct kev_watch kev_sock_watch_of(const struct kev_queue *q, const struc
 	};
 }
 
+/* What the kernel side now has for the interest: MODIFY writes only when it changes. */
+static void kev_sock_written(struct kev_interest *it, const struct kev_watch *w)
+{
+	it->wevents = w->events;
+	it->wflags = w->flags;
+}
+
 /* The index of the interest's watch in v, or -1. */
 static int kev_watch_index(const struct kev_sock_val *v, const struct kev_interest *it)
 {
@@ -239,6 +247,7 @@ static int kev_sock_store(struct kev_queue *q, struct kev_interest *it)
 	struct kev_sock_val v = { .tgid = socks.tgid, .nr = 1 };
 
 	v.w[0] = kev_sock_watch_of(q, it);
+	kev_sock_written(it, &v.w[0]);
 	if (!bpf_map_update_elem(map, &it->fd, &v, BPF_NOEXIST)) {
 		kev_sock_reused(q, it);
 		return 0;
@@ -317,6 +326,10 @@ static int kev_sock_probed(struct kev_queue *q, struct kev_interest *it, const s
 	it->listening = p->state == KEV_TCP_LISTEN;
 	it->sock_err = p->sk_err;
 	it->sock_ino = p->ino;
+	it->probed = p->ready | KEV_PROBED;
+	/* Readable before the store: no record set the level state; the probe does (K13). */
+	if (p->ready & KEV_PROBE_READABLE)
+		kev_slot_set(it, KEV_PEND_LEVEL);
 	kev_view_put(q, it, false);
 	return kev_fdwatch_set(q, it, kev_sock_epoll_events(it));
 }
@@ -363,14 +376,26 @@ static void kev_sock_del(struct kev_queue *q, struct kev_interest *it)
 }
 
 /* MODIFY (K8): the watch in the socket's storage, the view, and the epoll registration. */
+/*
+ * MODIFY (K8): the watch in the socket's storage when what the kernel side does for it
+ * changed (SEND alone is epoll's), the view, and the epoll registration.
+ */
 static int kev_sock_modify(struct kev_queue *q, struct kev_interest *it)
 {
-	int err = kev_sock_merge(kev_kernel_map_fd(KEV_MAP_SOCKS), q, it, false);
+	struct kev_watch w = kev_sock_watch_of(q, it);
+	int err;
 
-	if (err)
-		return err;
-	if (it->batched < 0)
-		kev_view_put(q, it, false);
+	if (w.events != it->wevents || w.flags != it->wflags) {
+		err = kev_sock_merge(kev_kernel_map_fd(KEV_MAP_SOCKS), q, it, false);
+		if (err)
+			return err;
+		/* The kernel kept no level state while the watch was not in level mode. */
+		if ((w.flags & ~it->wflags) & KEV_WATCH_LEVEL)
+			it->level_unsure = true;
+		kev_sock_written(it, &w);
+		if (it->batched < 0)
+			kev_view_put(q, it, false);
+	}
 	return kev_fdwatch_set(q, it, kev_sock_epoll_events(it));
 }
 
@@ -387,17 +412,34 @@ static short kev_sock_pollmask(const struct kev_interest *it)
 }
 
 /*
- * Level mode (K13) for what the kernel side feeds: the slot's level state, cleared by the
- * kernel when a read leaves the socket with nothing to read, says at the next call whether
- * to deliver again, with no system call. A listener (accept is not a read) and SEND are
- * poll()ed instead.
+ * Readiness without a system call: at ADD (K9), what the probe saw after the store; in level
+ * mode (K13), the slot's level state, cleared by the kernel when a read leaves the socket
+ * with nothing to read. A hang-up to classify, a listener's second look (accept is not a
+ * read) and SEND are poll()ed instead.
  */
-static bool kev_sock_level(const struct kev_interest *it, __u32 *bits)
+static bool kev_sock_level(struct kev_interest *it, __u32 *bits)
 {
-	if (it->listening || (it->uk.event & KEVENT_SOCKET_SEND))
-		return false;
-	*bits = kev_slot_pending(it) & KEV_PEND_LEVEL ? it->uk.event & KEV_SOCK_KERNEL : 0;
-	return true;
+	__u8 probed = it->probed;
+
+	it->probed = 0;
+	if (it->uk.event & KEVENT_SOCKET_SEND)
+		return false; /* send space: poll() */
+	if (probed & KEV_PROBED) {
+		/* The K9 check of an ADD: the probe, made after the store, saw it. */
+		if (probed & KEV_PROBE_HANGUP)
+			return false; /* to be classified */
+		*bits = probed & KEV_PROBE_READABLE ? it->uk.event & KEV_SOCK_KERNEL : 0;
+		return true;
+	}
+	if (it->listening)
+		return false; /* accept is not a read: the level state does not clear */
+	if (kev_slot_pending(it) & KEV_PEND_LEVEL) {
+		it->level_unsure = false; /* kept from now on */
+		*bits = it->uk.event & KEV_SOCK_KERNEL;
+		return true;
+	}
+	*bits = 0;
+	return !it->level_unsure;
 }
 
 /*

@@ -581,3 +581,21 @@ Test(delivery, k13_send_only_peer_shutdown_no_busy_loop,
 	cr_assert_lt(cpu, 100, "the wait used %ld ms of CPU in 300 ms", cpu);
 	kt_close_pair(q, a, b);
 }
+
+Test(delivery, k13_level_data_before_add,
+     .description = "K13/K9: data queued before the ADD (ALWAYS_QUEUE, level) is delivered, and "
+		    "again at every wait while unread")
+{
+	int q = kt_queue(), rx, tx;
+
+	kt_udp_pair(&rx, &tx);
+	kt_send(tx, 8);
+	kt_wait_readable(rx);
+	kt_add(q, kt_sock_ev(rx, KEVENT_SOCKET_RECV, KEVENT_REQ_ALWAYS_QUEUE));
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(kt_next(q, KEVENT_SOCKET, (__u32)rx).event, KEVENT_SOCKET_RECV,
+			     "delivery %d", i);
+	kt_drain(rx);
+	kt_expect_none(q);
+	kt_close_pair(q, rx, tx);
+}
