@@ -8,6 +8,9 @@
 #define KEV_SHARED_H
 
 #include "ukevent.h"
+#ifndef __VMLINUX_H__
+#include <linux/bpf.h> /* struct bpf_spin_lock */
+#endif
 
 
 #define KEV_MAX_QUEUES	  64	    /* queues one process can have open at once */
@@ -138,16 +141,20 @@ struct kev_sock_val {
 };
 
 /*
- * kev_sockets, for operators only (socket storage cannot be dumped by bpftool): one entry
- * per socket interest, keyed by its slot, written by the library with each kevent_ctl().
+ * kev_sockets, for operators only (socket storage cannot be dumped by bpftool): an entry per
+ * slot a socket interest holds, written by the library with each kevent_ctl(). A removed
+ * interest's entry stays, with fd -1, for the slot's next owner to write in place (an
+ * update under the lock, no allocation): slots are reused last-freed first, so the view
+ * holds about as many entries as the process ever watched sockets at once.
  */
 struct kev_sock_key {
 	__u32 slot;
 };
 
 struct kev_sock_view {
+	struct bpf_spin_lock lock; /* in-place updates (BPF_F_LOCK) */
 	__u32 tgid;   /* the process */
-	__s32 fd;     /* the descriptor it registered */
+	__s32 fd;     /* the descriptor it registered; -1: a free slot */
 	__u16 queue;  /* its queue's index */
 	__u8 events;  /* KEVENT_SOCKET_* bits the kernel side delivers */
 	__u8 flags;   /* KEV_WATCH_* */

@@ -71,8 +71,14 @@ static struct {
 	struct kev_interest **owner;	 /* slot -> interest holding it */
 	__u32 nslots;			 /* KEVENT_MAX_INTERESTS, or KEV_MAX_SLOTS */
 	__u32 fresh;			 /* slots below it have been handed out at least once */
-	__u32 *free;			 /* FIFO of freed slots: reuse as late as possible */
-	__u32 free_head, nfree;
+	/*
+	 * Freed slots, the last freed reused first: a queue that adds and removes keeps using
+	 * the same few slots, whose pages stay warm (and the operators' view updates in place).
+	 * A freed slot's generation has moved on, so no old watch or record reaches its next
+	 * owner whenever it comes.
+	 */
+	__u32 *free;
+	__u32 nfree;
 	__u64 queues; /* bit i: kev_rings[i] in use */
 } kk = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -676,12 +682,10 @@ int kev_slot_alloc(struct kev_interest *it)
 	__u32 s;
 
 	pthread_mutex_lock(&kk.lock);
-	if (kk.fresh < kk.nslots) {
+	if (kk.nfree) {
+		s = kk.free[--kk.nfree]; /* the last freed: its generation moved on when it was */
+	} else if (kk.fresh < kk.nslots) {
 		s = kk.fresh++; /* never used: its generation is 0, nothing pending */
-	} else if (kk.nfree) {
-		s = kk.free[kk.free_head];
-		kk.free_head = (kk.free_head + 1) % kk.nslots;
-		kk.nfree--;
 	} else {
 		pthread_mutex_unlock(&kk.lock);
 		return -ENOSPC;
@@ -709,8 +713,7 @@ void kev_slot_free(struct kev_interest *it)
 	it->slot = KEV_NO_SLOT;
 
 	pthread_mutex_lock(&kk.lock);
-	kk.free[(kk.free_head + kk.nfree) % kk.nslots] = s;
-	kk.nfree++;
+	kk.free[kk.nfree++] = s;
 	pthread_mutex_unlock(&kk.lock);
 }
 

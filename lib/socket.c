@@ -44,11 +44,11 @@
 #define KEV_PROBED	0x80 /* it->probed holds the ADD probe's readiness */
 #define KEV_TCP_LISTEN	10
 
-/* Changes to kev_sockets not yet written: one batch of updates, one of deletions. */
+/* Changes to kev_sockets not yet written: one batch of in-place updates. */
 struct kev_view_batch {
-	struct kev_sock_key *keys, *gone;
+	struct kev_sock_key *keys;
 	struct kev_sock_view *vals;
-	unsigned int nkeys, ngone, cap, gcap;
+	unsigned int n, cap;
 };
 
 static struct {
@@ -79,23 +79,14 @@ static __u8 kev_sock_watch_flags(const struct kev_interest *it)
 	       (rf & (KEVENT_REQ_ET | KEVENT_REQ_ONESHOT) ? 0 : KEV_WATCH_LEVEL);
 }
 
-/* Room for one more update (keys and vals grow together) or deletion. */
-static bool kev_view_room(struct kev_view_batch *b, bool gone)
+/* Room for one more update (keys and vals grow together). */
+static bool kev_view_room(struct kev_view_batch *b)
 {
-	unsigned int cap = gone ? b->gcap : b->cap;
+	unsigned int cap = b->cap ? 2 * b->cap : 64;
 	void *k, *v;
 
-	if ((gone ? b->ngone : b->nkeys) < cap)
+	if (b->n < b->cap)
 		return true;
-	cap = cap ? 2 * cap : 64;
-	if (gone) {
-		k = realloc(b->gone, cap * sizeof(*b->gone));
-		if (k) {
-			b->gone = k;
-			b->gcap = cap;
-		}
-		return k;
-	}
 	k = realloc(b->keys, cap * sizeof(*b->keys));
 	if (k)
 		b->keys = k;
@@ -107,60 +98,42 @@ static bool kev_view_room(struct kev_view_batch *b, bool gone)
 	return v;
 }
 
-/* Queue the interest's view for writing (or deletion: gone). Best effort: a view only. */
+/* Queue the interest's view for writing (gone: its slot is free). Best effort: a view only. */
 static void kev_view_put(const struct kev_queue *q, const struct kev_interest *it, bool gone)
 {
 	struct kev_view_batch *b = &socks.view;
 
 	pthread_mutex_lock(&socks.lock);
-	if (!kev_view_room(b, gone)) {
-		pthread_mutex_unlock(&socks.lock);
-		return;
-	}
-	if (gone) {
-		b->gone[b->ngone++] = (struct kev_sock_key){ it->slot };
-	} else {
-		b->keys[b->nkeys] = (struct kev_sock_key){ it->slot };
-		b->vals[b->nkeys++] = (struct kev_sock_view){
+	if (kev_view_room(b)) {
+		b->keys[b->n] = (struct kev_sock_key){ it->slot };
+		b->vals[b->n++] = (struct kev_sock_view){
 			.tgid = socks.tgid,
-			.fd = it->fd,
+			.fd = gone ? -1 : it->fd,
 			.queue = (__u16)q->qidx,
-			.events = (__u8)(it->uk.event & KEV_SOCK_KERNEL),
-			.flags = kev_sock_watch_flags(it),
+			.events = gone ? 0 : (__u8)(it->uk.event & KEV_SOCK_KERNEL),
+			.flags = gone ? 0 : kev_sock_watch_flags(it),
 		};
 	}
 	pthread_mutex_unlock(&socks.lock);
 }
 
-/*
- * One batch operation over keys[0..n) (vals NULL: delete). A failing element stops a batch:
- * it is skipped and the batch goes on after it.
- */
-static void kev_map_batch(int map, const struct kev_sock_key *keys,
-			  const struct kev_sock_view *vals, unsigned int n)
-{
-	for (unsigned int i = 0, done; i < n; i += done + 1) {
-		done = n - i;
-		if (!(vals ? bpf_map_update_batch(map, keys + i, vals + i, &done, NULL)
-			   : bpf_map_delete_batch(map, keys + i, &done, NULL)))
-			break;
-	}
-}
-
 static void kev_view_flush(void)
 {
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_F_LOCK);
 	struct kev_view_batch *b = &socks.view;
 	int map;
 
-	if (!__atomic_load_n(&b->nkeys, __ATOMIC_RELAXED) &&
-	    !__atomic_load_n(&b->ngone, __ATOMIC_RELAXED))
+	if (!__atomic_load_n(&b->n, __ATOMIC_RELAXED))
 		return;
 	pthread_mutex_lock(&socks.lock);
 	map = kev_kernel_map_fd(KEV_MAP_SOCKETS);
-	/* Deletions first: a slot freed and taken again in one call ends up written. */
-	kev_map_batch(map, b->gone, NULL, b->ngone);
-	kev_map_batch(map, b->keys, b->vals, b->nkeys);
-	b->ngone = b->nkeys = 0;
+	/* A failing element stops a batch: it is skipped and the batch goes on after it. */
+	for (unsigned int i = 0, done; i < b->n; i += done + 1) {
+		done = b->n - i;
+		if (!bpf_map_update_batch(map, b->keys + i, b->vals + i, &done, &opts))
+			break;
+	}
+	b->n = 0;
 	pthread_mutex_unlock(&socks.lock);
 }
 
