@@ -23,6 +23,15 @@
  */
 #include "kevent.bpf.h"
 
+/*
+ * Turns an address into a typed kernel pointer whose loads are fault-safe and need no
+ * helper call. (Declared in this object only: libbpf 1.1's linker cannot join two objects
+ * that declare the same kfunc.)
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+#define KEV_CAST(type, p) ((type *)bpf_rdonly_cast((void *)(p), bpf_core_type_id_kernel(type)))
+
 #define TCP_LISTEN  10
 #define TCP_CLOSE   7
 #define IPPROTO_TCP 6
@@ -76,16 +85,20 @@ int kev_owner(void *ctx)
 	return 0;
 }
 
-/* The part of struct fdtable the lookup needs, read in one go. */
+/* The part of struct fdtable the lookup needs. */
 struct kev_fdt {
 	unsigned int max_fds;
 	struct file **fd;
 };
 
-static __always_inline int kev_fdt_read(struct kev_fdt *t, const struct fdtable *fdt)
+static __always_inline int kev_fdt_read(struct kev_fdt *t, const struct files_struct *files)
 {
-	t->max_fds = BPF_CORE_READ(fdt, max_fds);
-	t->fd = BPF_CORE_READ(fdt, fd);
+	const struct fdtable *fdt = files ? KEV_CAST(struct fdtable, files->fdt) : NULL;
+
+	if (!fdt)
+		return -1;
+	t->max_fds = fdt->max_fds;
+	t->fd = fdt->fd;
 	return t->fd ? 0 : -1;
 }
 
@@ -138,7 +151,7 @@ static __always_inline void kev_sock_event(const struct sock *sk, __u32 bits, bo
 	/* Only TCP shows its last close (above): the library checks the others at delivery. */
 	verify = sk->sk_protocol != IPPROTO_TCP ? KEV_PEND_VERIFY : 0;
 	if (file && kev_owner_files)
-		kev_fdt_read(&fdt, BPF_CORE_READ((struct files_struct *)kev_owner_files, fdt));
+		kev_fdt_read(&fdt, KEV_CAST(struct files_struct, kev_owner_files));
 	/* Rotate the starting watch so that single delivery spreads across queues (K15). */
 	start = v->rr++;
 	for (i = 0; i < KEV_SOCK_WATCHES; i++) {
@@ -193,16 +206,16 @@ int BPF_PROG(kev_sk_set_state, const struct sock *sk, const int oldstate, const 
 /* Anything to read (or an end of file, or an error, which a read reports)? */
 static __always_inline bool kev_sock_readable(const struct sock *sk)
 {
-	struct tcp_sock *tp;
+	const struct tcp_sock *tp;
 
 	if (sk->sk_err || (sk->sk_shutdown & RCV_SHUTDOWN))
 		return true;
 	switch (sk->sk_protocol) {
 	case IPPROTO_TCP:
-		tp = bpf_skc_to_tcp_sock((void *)sk);
-		return !tp || tp->rcv_nxt != tp->copied_seq;
+		tp = KEV_CAST(struct tcp_sock, sk);
+		return tp->rcv_nxt != tp->copied_seq;
 	case IPPROTO_UDP:
-		if (BPF_CORE_READ((struct udp_sock *)sk, reader_queue.qlen))
+		if (KEV_CAST(struct udp_sock, sk)->reader_queue.qlen)
 			return true;
 		/* fallthrough */
 	default:
@@ -244,30 +257,17 @@ int BPF_PROG(kev_sk_recv, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
-/*
- * kev_sock_readable() for a socket reached through the descriptor table, whose loads must
- * go through bpf_probe_read_kernel(): the K9 check of an ADD, without a poll().
- */
+/* For the K9 check of an ADD, without a poll(): readable now, or a hang-up to classify? */
 static __always_inline __u8 kev_probe_ready(const struct sock *sk, __u8 state, __u16 protocol,
 					    __u32 err)
 {
-	__u8 shut = BPF_CORE_READ(sk, sk_shutdown);
-	__u32 queued;
+	__u8 shut = sk->sk_shutdown;
 
 	if (err || shut == (RCV_SHUTDOWN | SEND_SHUTDOWN))
 		return KEV_PROBE_HANGUP;
-	if (shut & RCV_SHUTDOWN)
-		return KEV_PROBE_READABLE;
 	if (state == TCP_LISTEN && protocol == IPPROTO_TCP)
-		queued = BPF_CORE_READ(sk, sk_ack_backlog);
-	else if (protocol == IPPROTO_TCP)
-		queued = BPF_CORE_READ((struct tcp_sock *)sk, rcv_nxt) !=
-			 BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);
-	else
-		queued = BPF_CORE_READ(sk, sk_receive_queue.qlen) +
-			 (protocol == IPPROTO_UDP ? BPF_CORE_READ((struct udp_sock *)sk,
-								 reader_queue.qlen) : 0);
-	return queued ? KEV_PROBE_READABLE : 0;
+		return sk->sk_ack_backlog ? KEV_PROBE_READABLE : 0;
+	return kev_sock_readable(sk) ? KEV_PROBE_READABLE : 0;
 }
 
 /* kev_sock_probe: what the library asks of the sockets at the descriptors in kev_probes. */
@@ -285,22 +285,22 @@ static long kev_probe_one(__u32 i, struct kev_probe_run *run)
 	if (!p)
 		return 1;
 	p->err = -EBADF;
-	f = kev_fd_file(&run->fdt, p->fd);
+	f = KEV_CAST(struct file, kev_fd_file(&run->fdt, p->fd));
 	if (!f)
 		return 0;
 	p->err = -ENOTSOCK;
-	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+	if ((f->f_inode->i_mode & S_IFMT) != S_IFSOCK)
 		return 0;
-	sock = BPF_CORE_READ(f, private_data);
-	sk = BPF_CORE_READ(sock, sk);
+	sock = KEV_CAST(struct socket, f->private_data);
+	sk = sock->sk;
 	if (!sk)
 		return 0;
-	p->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	p->type = BPF_CORE_READ(sk, sk_type);
-	p->protocol = BPF_CORE_READ(sk, sk_protocol);
-	p->state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	p->sk_err = (__u32)BPF_CORE_READ(sk, sk_err);
-	p->ino = BPF_CORE_READ(f, f_inode, i_ino);
+	p->family = sk->__sk_common.skc_family;
+	p->type = sk->sk_type;
+	p->protocol = sk->sk_protocol;
+	p->state = sk->__sk_common.skc_state;
+	p->sk_err = (__u32)sk->sk_err;
+	p->ino = f->f_inode->i_ino;
 	p->ready = kev_probe_ready(sk, p->state, p->protocol, p->sk_err);
 	p->err = 0;
 	return 0;
@@ -312,8 +312,7 @@ int kev_sock_probe(struct kev_probe_ctx *ctx)
 	struct kev_probe_run run;
 	__u32 nr = ctx->nr;
 
-	if (nr > KEV_PROBE_BATCH ||
-	    kev_fdt_read(&run.fdt, BPF_CORE_READ(bpf_get_current_task_btf(), files, fdt)))
+	if (nr > KEV_PROBE_BATCH || kev_fdt_read(&run.fdt, bpf_get_current_task_btf()->files))
 		return -1;
 	bpf_loop(nr, kev_probe_one, &run, 0);
 	return 0;
