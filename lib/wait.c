@@ -268,6 +268,7 @@ static int kev_collect(struct kev_queue *q, struct ukevent *out, unsigned int mi
 
 	kev_list_init(&taken);
 	pthread_mutex_lock(&q->lock);
+	q->calls++;
 	gen = q->wake_gen;
 	kev_fdwatch_sweep(q);
 	while (!q->closed) {
