@@ -131,9 +131,10 @@ $(OUTPUT)/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(OUTPUT)/libkevent.a
 	$(Q)$(CC) $(APP_CFLAGS) $(TEST_CFLAGS) -o $@ $(TEST_SRCS) \
 		$(OUTPUT)/libkevent.a -lcriterion $(LIBS)
 
+# Once per path (K26): BPF, KEVENT_BACKEND=syscall, unprivileged (tests/run-suite.sh).
 test: deps $(OUTPUT)/kevent-tests
 	$(call msg,TEST,$(OUTPUT)/kevent-tests)
-	$(Q)$(OUTPUT)/kevent-tests
+	$(Q)tests/run-suite.sh $(OUTPUT)/kevent-tests
 
 # The same suite, library and tests built with AddressSanitizer and UBSan.
 ASAN_OBJS := $(patsubst lib/%.c,$(OUTPUT)/asan/lib/%.o,$(LIB_SRCS))
@@ -151,7 +152,8 @@ $(OUTPUT)/asan/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(ASAN_OBJS) $(E
 asan: deps $(OUTPUT)/asan/kevent-tests
 	$(call msg,TEST,$(OUTPUT)/asan/kevent-tests)
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) $(OUTPUT)/asan/kevent-tests
+		LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) \
+		tests/run-suite.sh $(OUTPUT)/asan/kevent-tests
 
 # Examples and benchmarks link the static library.
 $(OUTPUT)/%: examples/%.c $(OUTPUT)/libkevent.a

@@ -12,7 +12,7 @@
 
 #include "helpers.h"
 
-TestSuite(bpftool, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
+TestSuite(bpftool, .init = kt_require_bpf, .timeout = KT_TEST_TIMEOUT);
 
 /*
  * One JSON dump of every kev_sockets map on the machine (other tests have theirs), or NULL

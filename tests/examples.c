@@ -8,7 +8,7 @@
 
 #include "helpers.h"
 
-TestSuite(examples, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
+TestSuite(examples, .timeout = KT_TEST_TIMEOUT);
 
 extern char **environ;
 

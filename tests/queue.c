@@ -18,7 +18,7 @@
 
 #include "helpers.h"
 
-TestSuite(queue, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
+TestSuite(queue, .timeout = KT_TEST_TIMEOUT);
 
 Test(queue, k1_init_without_ring, .description = "K1: kevent_init(NULL, 0, 0) makes a queue")
 {
@@ -282,6 +282,7 @@ static void k26_child(unsigned int flags, int out)
 	memset(data, 0, sizeof(data));
 	if (syscall(SYS_capset, &hdr, data))
 		_exit(2);
+	unsetenv("KEVENT_BACKEND"); /* the privilege decides here, whatever the run forces */
 	q = kevent_init(NULL, 0, flags);
 	r.init = q < 0 ? q : 0;
 	if (q >= 0) {
