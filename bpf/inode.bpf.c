@@ -7,8 +7,8 @@
  * inode_set_ctime_to_ts, ctime_ns_xchg or ctime_xchg_skip (the last fires when the time
  * does not move, so a directory fires once for every entry it gains or loses). A firing
  * names one inode and nothing else; what happened is read from the system call being
- * served (the task's registers: its number, looked up in kev_inode_calls, and its paths)
- * and from the inode's dentry:
+ * served (the task's registers: its number, looked up in kev_inode_calls, and its paths;
+ * kev_arch.h) and from the inode's dentry:
  *
  * - the inode is watched (kev_inodes): a directory gained or lost an entry, or a watched
  *   object's data or metadata changed;
@@ -29,6 +29,7 @@
  * inode's and its dentry parent's.
  */
 #include "kevent.bpf.h"
+#include "kev_arch.h"
 
 /* Turns an address into a typed kernel pointer whose loads are fault-safe (no helper call). */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
@@ -203,29 +204,10 @@ static __always_inline struct kev_call kev_call_of(long nr)
 	return c ? *c : k;
 }
 
-static __always_inline long kev_syscall_nr(const struct pt_regs *r)
-{
-#if defined(__TARGET_ARCH_x86)
-	return r ? r->orig_ax : -1;
-#else
-	return -1;
-#endif
-}
-
 /* System call argument i (0..3: kev_call names no more). */
 static __always_inline __u64 kev_arg(const struct kev_fire *f, int i)
 {
-	struct pt_regs *r = (struct pt_regs *)f->regs;
-
-	switch (i) {
-	case 0:
-		return PT_REGS_PARM1_CORE_SYSCALL(r);
-	case 1:
-		return PT_REGS_PARM2_CORE_SYSCALL(r);
-	case 2:
-		return PT_REGS_PARM3_CORE_SYSCALL(r);
-	}
-	return PT_REGS_PARM4_CORE_SYSCALL(r);
+	return kev_syscall_arg((const struct pt_regs *)f->regs, i);
 }
 
 static __always_inline bool kev_filter(const struct kev_inode_ctl *ctl, __u32 dev, __u64 ino)
