@@ -34,6 +34,9 @@
 #endif
 #endif
 
+/* One line a call: clang-format would spread each initializer over several. */
+/* clang-format off */
+
 /* Which arguments hold the paths: (new) path, its directory descriptor, old path, its. */
 #define KEV_WRITE { KEV_OP_WRITE, -1, -1, -1, -1, { 0 } }
 #define KEV_ATTR  { KEV_OP_ATTR, -1, -1, -1, -1, { 0 } }
@@ -141,6 +144,8 @@ static const struct kev_call kev_calls[KEV_INODE_CALLS] = {
 #endif
 #endif /* __LP64__ */
 };
+
+/* clang-format on */
 
 void kev_inode_calls_write(int map_fd, int *err)
 {
