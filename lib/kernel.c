@@ -30,6 +30,7 @@
 #include <bpf/libbpf.h>
 
 #include "internal.h"
+#include "inode_calls.h"
 #include "kev_core.skel.h"
 #include "kev_socket.skel.h"
 #include "kev_inode.skel.h"
@@ -212,6 +213,7 @@ static void kev_socket_keep(struct kev_socket_bpf *s, int *err)
 
 static void kev_inode_keep(struct kev_inode_bpf *s, int *err)
 {
+	kev_inode_calls_write(bpf_map__fd(s->maps.kev_inode_calls), err); /* before they attach */
 	kev_keep_fd(bpf_map__fd(s->maps.kev_inodes), KEV_MAP_INODES, err);
 	kev_keep_fd(bpf_map__fd(s->maps.kev_inode_ctl), KEV_MAP_INODE_CTL, err);
 	kev_keep_fd(bpf_map__fd(s->maps.kev_inode_log), KEV_MAP_INODE_LOG, err);
