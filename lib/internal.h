@@ -280,7 +280,7 @@ const void *kev_rb_sole(const struct kev_rb *rb);
 struct epoll_event;
 void kev_fire(struct kev_queue *q, struct kev_interest *it, __u32 bits);
 void kev_fire_user(struct kev_queue *q, struct kev_interest *it);
-void kev_harvest(struct kev_queue *q);
+void kev_harvest(struct kev_queue *q, unsigned int want);
 void kev_dispatch(struct kev_queue *q, const struct epoll_event *ev, int n);
 unsigned int kev_deliver(struct kev_queue *q, struct ukevent *out, unsigned int max,
 			 struct kev_list *taken);

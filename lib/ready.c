@@ -188,22 +188,25 @@ static bool kev_epoll_due(struct kev_queue *q, bool fed)
 }
 
 /*
- * Everything epoll has, as the ring is drained whole: its registrations are edge-triggered,
- * so each event comes once, and the interests it names wait on the ready list at no cost.
+ * What epoll has, up to what the call can deliver (want): the rest stays in epoll, whose
+ * events are current when they are taken, while an event that waits on the ready list
+ * past the call has its number checked at delivery (kev_still_there()).
  */
-static void kev_epoll_drain(struct kev_queue *q)
+static void kev_epoll_drain(struct kev_queue *q, unsigned int want)
 {
 	struct epoll_event ev[64];
+	unsigned int got = 0;
 	int n;
 
 	do {
 		n = epoll_wait(q->fd, ev, 64, 0);
 		kev_dispatch(q, ev, n);
-	} while (n == 64);
+		got += n > 0 ? (unsigned int)n : 0;
+	} while (n == 64 && got < want);
 }
 
-/* Gather everything that became ready since the last call, without blocking. */
-void kev_harvest(struct kev_queue *q)
+/* Gather what became ready since the last call, without blocking; want: room for events. */
+void kev_harvest(struct kev_queue *q, unsigned int want)
 {
 	unsigned int fed = kev_rb_drain(&q->rb, kev_on_record, q);
 	__u64 ov;
@@ -219,7 +222,7 @@ void kev_harvest(struct kev_queue *q)
 		kev_htab_each(&q->ids, kev_rescan_node, q);
 	}
 	if (kev_epoll_due(q, fed))
-		kev_epoll_drain(q);
+		kev_epoll_drain(q, want);
 	kev_recheck(q);
 }
 

@@ -272,7 +272,7 @@ static int kev_collect(struct kev_queue *q, struct ukevent *out, unsigned int mi
 	gen = q->wake_gen;
 	kev_fdwatch_sweep(q);
 	while (!q->closed) {
-		kev_harvest(q);
+		kev_harvest(q, max_nr - got);
 		got += kev_deliver(q, out ? out + got : NULL, max_nr - got, &taken);
 		if (got >= min_nr || got == max_nr || gen != q->wake_gen)
 			break;
