@@ -325,7 +325,6 @@ extern const struct kev_source kev_socket_sys_source;
 /* socket.c: what K17 says of a socket, on either path (socket_epoll.c) */
 short kev_sock_pollmask(const struct kev_interest *it);
 __u32 kev_sock_classify(struct kev_interest *it, short revents);
-bool kev_sock_named(const struct kev_interest *it);
 
 /* poll.c: descriptor watches shared by KEVENT_POLL and KEVENT_PIPE */
 int kev_pollfd_add(struct kev_queue *q, struct kev_interest *it, __u32 epoll_events);

@@ -416,7 +416,7 @@ static bool kev_sock_level(struct kev_interest *it, __u32 *bits)
  * number is its own while it lives (sockfs numbers every socket afresh): one fstat(), the
  * cheapest question with that answer.
  */
-bool kev_sock_named(const struct kev_interest *it)
+static bool kev_sock_named(const struct kev_interest *it)
 {
 	struct stat st;
 
@@ -480,7 +480,7 @@ static __u32 kev_sock_hangup(struct kev_interest *it, short revents)
 {
 	__u32 err;
 
-	if (!kev_sock_named(it))
+	if (!it->src->named(it))
 		return KEV_PEND_DEAD;
 	if (kev_sock_readable(it))
 		return KEV_PEND_HUP;

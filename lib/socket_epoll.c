@@ -5,7 +5,7 @@
  * epoll set, on its descriptor's node (fdwatch.c), which the kernel drops with the
  * socket's last close; what the readiness means (K17) is socket.c's, the same on both
  * paths. What the BPF side learns without a system call costs one here: the socket's
- * family and state at ADD, a poll() for the level state after a delivery (K13).
+ * family at ADD, a poll() for the level state after a delivery (K13).
  *
  * One difference: a socket's pending error cannot be read without clearing it (SO_ERROR
  * would take it from the application, K17), so BROKEN carries -EIO for an error and -EPIPE
@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -44,26 +43,44 @@ static int kev_sockfd_opt(int fd, int opt, int *val)
 	return getsockopt(fd, SOL_SOCKET, opt, val, &len) ? -errno : 0;
 }
 
+/*
+ * Whether the socket listens matters to an interest that asks for ACCEPT (RECV on a
+ * listener is RECV either way): only then is it asked.
+ */
+static int kev_sockfd_listening(struct kev_interest *it)
+{
+	int listening;
+	int err = kev_sockfd_opt(it->fd, SO_ACCEPTCONN, &listening);
+
+	if (!err)
+		it->listening = listening;
+	return err;
+}
+
+/*
+ * One system call besides epoll's: SO_DOMAIN says at once whether the number is open
+ * (EBADF), a socket (ENOTSOCK) and of a family K17 covers. Who the number names from
+ * then on is the epoll registration's file (kev_pollfd_named()).
+ */
 static int kev_sockfd_add(struct kev_queue *q, struct kev_interest *it)
 {
-	int domain, listening, err;
-	struct stat st;
+	int domain, err;
 
 	it->fd = (int)it->uk.id.raw[0];
-	if (it->fd < 0 || fstat(it->fd, &st))
+	if (it->fd < 0)
 		return -EBADF;
-	if (!S_ISSOCK(st.st_mode))
-		return -ENOTSOCK;
 	err = kev_sockfd_opt(it->fd, SO_DOMAIN, &domain);
-	if (!err)
-		err = kev_sockfd_opt(it->fd, SO_ACCEPTCONN, &listening);
 	if (err)
 		return err;
 	if (domain != AF_INET && domain != AF_INET6 && domain != AF_UNIX)
 		return -EINVAL;
 	it->domain = domain;
-	it->listening = listening;
-	it->sock_ino = st.st_ino; /* who the number must still name (kev_sock_named()) */
+	if (it->uk.event & KEVENT_SOCKET_ACCEPT) {
+		err = kev_sockfd_listening(it);
+		if (err)
+			return err;
+	}
+	it->priv = q;
 	return kev_fdwatch_add(q, it, kev_sockfd_events(it));
 }
 
@@ -74,6 +91,12 @@ static void kev_sockfd_del(struct kev_queue *q, struct kev_interest *it)
 
 static int kev_sockfd_modify(struct kev_queue *q, struct kev_interest *it)
 {
+	if ((it->uk.event & KEVENT_SOCKET_ACCEPT) && !it->listening) {
+		int err = kev_sockfd_listening(it);
+
+		if (err)
+			return err;
+	}
 	return kev_fdwatch_set(q, it, kev_sockfd_events(it));
 }
 
@@ -84,5 +107,5 @@ const struct kev_source kev_socket_sys_source = {
 	.modify = kev_sockfd_modify,
 	.pollmask = kev_sock_pollmask,
 	.classify = kev_sock_classify,
-	.named = kev_sock_named,
+	.named = kev_pollfd_named,
 };
