@@ -98,6 +98,12 @@ kernel_package() {
 	6.1)
 		pat='^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$'
 		name=$(apt-cache search --names-only "$pat" | cut -d' ' -f1 | sort -V | tail -n 1)
+		if [ -z "$name" ]; then
+			# A machine whose index was never fetched.
+			apt-get -qq update >&2
+			name=$(apt-cache search --names-only "$pat" | cut -d' ' -f1 |
+				sort -V | tail -n 1)
+		fi
 		echo "${name:-$DEFAULT_61}"
 		;;
 	6.12)
@@ -115,15 +121,26 @@ kernel_package() {
 # writes modules.dep: Debian's package leaves both to its postinst, and busybox's modprobe
 # reads neither compressed modules nor a missing modules.dep.
 fetch_kernel() {
-	local dir=$1 pkg=$2 deb
-	mkdir -p "$dir"
-	if [ "$(cat "$dir/.unpacked" 2>/dev/null)" = "$pkg" ]; then
+	local dir=$1 pkg=$2 old deb
+	old=$(cat "$dir/.unpacked" 2>/dev/null || true)
+	if [ "$old" = "$pkg" ]; then
 		return 0
 	fi
-	rm -rf "$dir/root" "$dir"/*.deb
+	rm -rf "$dir/new"
+	mkdir -p "$dir/new"
 	log APT "$pkg"
 	# As root, apt-get download otherwise drops to the _apt user, who cannot write here.
-	(cd "$dir" && run apt-get "${APT_BPO[@]}" -o APT::Sandbox::User=root -qq download "$pkg")
+	if ! (cd "$dir/new" &&
+		run apt-get "${APT_BPO[@]}" -o APT::Sandbox::User=root -qq download "$pkg"); then
+		rm -rf "$dir/new"
+		# The archive drops superseded kernels: an old index may name one it no longer has.
+		[ -n "$old" ] || die "cannot download $pkg (is the package index stale? apt-get update)"
+		echo "vmtest: cannot download $pkg: using $old, unpacked before" >&2
+		return 0
+	fi
+	rm -rf "$dir/root" "$dir"/*.deb "$dir/.unpacked"
+	mv "$dir"/new/*.deb "$dir/"
+	rmdir "$dir/new"
 	deb=$(ls "$dir"/*.deb)
 	log UNPACK "$deb"
 	run dpkg-deb -x "$deb" "$dir/root"
@@ -145,6 +162,7 @@ make_initramfs() {
 	cp "$mods"/modules.{dep,alias,symbols,builtin,order} "$ird/lib/modules/$kver/"
 	for m in virtio_pci 9pnet_virtio 9p; do
 		grep -q "/$m\.ko$" "$mods/modules.builtin" && continue
+		# shellcheck disable=SC2013 # module paths, one a word
 		for f in $(sed -n "s|^\([^:]*/$m\.ko\):\(.*\)|\1 \2|p" "$mods/modules.dep"); do
 			mkdir -p "$ird/lib/modules/$kver/$(dirname "$f")"
 			cp "$mods/$f" "$ird/lib/modules/$kver/$f"
@@ -180,6 +198,16 @@ main() {
 	local cmd=${VMTEST_CMD:-build/kevent-tests} timeout=${VMTEST_TIMEOUT:-3600}
 	local mem=${VMTEST_MEM:-4G} cpus=${VMTEST_CPUS:-2}
 
+	# One guest at a time on the machine, whichever work tree starts it: a TCG guest keeps
+	# both host CPUs busy, and the downloads under build/vm/ are shared within a tree.
+	local lockdir=/run/lock
+	[ -d "$lockdir" ] || lockdir=/tmp
+	exec 9>"$lockdir/libkevent-vmtest.lock"
+	if ! flock -n 9; then
+		echo "vmtest: waiting for another vmtest on this machine to finish" >&2
+		flock 9
+	fi
+
 	# The backports index is set up here, not in kernel_package's subshell, so that
 	# fetch_kernel downloads with the same options.
 	if [ "$series" = 6.12 ]; then
@@ -205,6 +233,7 @@ main() {
 		"vmtest_modules=$dir/root/lib/modules/$kver"
 		"vmtest_nofile=$(ulimit -Sn):$(ulimit -Hn)")
 	[ "$V" = 1 ] || append+=(quiet loglevel=3)
+	# shellcheck disable=SC2054 # the commas are qemu's
 	local qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp "$cpus" -m "$mem"
 		-nodefaults -no-reboot -display none
 		-chardev stdio,id=console,signal=off -serial chardev:console
