@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 # libkevent: `make` builds into build/, `make test` runs the Criterion suite (as root),
 # `make asan` the same under ASan+UBSan, `make demo` the echo server, `make bench` the
-# benchmarks, `make bpf-cross-load ARCH_CROSS=arm64` the BPF objects of another architecture
-# built and put through this kernel's verifier. V=1 shows the commands.
+# benchmarks, `make vmtest KERNEL=6.1|6.12` the suite inside a Debian kernel under qemu,
+# `make bpf-cross-load ARCH_CROSS=arm64` the BPF objects of another architecture built and put
+# through this kernel's verifier. V=1 shows the commands.
 
 OUTPUT	:= build
 CLANG	?= clang
@@ -46,8 +47,8 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all deps test asan demo bench bench-timers bench-inotify bench-aio vmlinux clean format \
-	bpf-cross bpf-cross-load
+.PHONY: all deps test vmtest vmtest-deps asan demo bench bench-timers bench-inotify bench-aio \
+	vmlinux clean format bpf-cross bpf-cross-load
 
 all: deps lib
 
@@ -179,6 +180,21 @@ $(OUTPUT)/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(OUTPUT)/libkevent.a
 test: deps $(OUTPUT)/kevent-tests
 	$(call msg,TEST,$(OUTPUT)/kevent-tests)
 	$(Q)tests/run-suite.sh $(OUTPUT)/kevent-tests
+
+# The suite inside one of Debian 12's kernels under qemu (tests/vm/run.sh says how):
+# KERNEL=6.1 (bookworm's own) or 6.12 (bookworm-backports). The first run downloads the
+# kernel package into build/vm/, and vmtest-deps installs qemu and busybox if missing; no
+# other target does either. VMTEST_CMD is what the guest runs (default: the suite once per
+# path, as make test runs it), VMTEST_TIMEOUT the seconds before the guest is killed,
+# VMTEST_MEM and VMTEST_CPUS its size.
+KERNEL	?= 6.1
+export VMTEST_CMD VMTEST_TIMEOUT VMTEST_MEM VMTEST_CPUS V
+
+vmtest: deps vmtest-deps $(OUTPUT)/kevent-tests
+	$(Q)tests/vm/run.sh $(KERNEL)
+
+vmtest-deps:
+	$(Q)tests/vm/run.sh --deps
 
 # The same suite, library and tests built with AddressSanitizer and UBSan.
 ASAN_OBJS := $(patsubst lib/%.c,$(OUTPUT)/asan/lib/%.o,$(LIB_SRCS))
