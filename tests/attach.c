@@ -104,8 +104,12 @@ Test(bpf_attach, k26_k17_families_load_with_their_first_interest,
      .description = "K26, K17-K19: UNOTIFY and POLL load no program; the first socket, timer "
 		    "and inode interest each load and attach their own family only")
 {
-	int q = kt_queue(), p[2], rx, tx, dir;
+	int q, p[2], rx, tx, dir;
 
+	kt_require_bpf_source("socket");
+	kt_require_bpf_source("inode");
+	kt_require_bpf_source("timer");
+	q = kt_queue();
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	kt_unotify_add(q, 1, 0);
 	kt_add(q, kt_fd_ev(KEVENT_POLL, p[0], POLLIN, 0));
@@ -180,6 +184,7 @@ Test(bpf_attach, k26_emfile_fails_only_the_family,
 	struct ukevent uk;
 	int q, rx, tx;
 
+	kt_require_bpf_source("socket");
 	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
 	fd_room(1);
 	cr_assert_eq(kevent_init(NULL, 0, 0), -EMFILE);

@@ -36,6 +36,21 @@ void kt_require_path(int q, unsigned int type, int path)
 						   : "a test of the syscall path, which is not in use");
 }
 
+void kt_require_bpf_source(const char *name)
+{
+	char line[64], want[32];
+	bool bpf = false;
+	FILE *f = popen(KT_BUILD_DIR "/paths 2>/dev/null", "r");
+
+	cr_assert_not_null(f, "cannot run " KT_BUILD_DIR "/paths: %m");
+	snprintf(want, sizeof(want), "%s bpf\n", name);
+	while (fgets(line, sizeof(line), f))
+		bpf |= !strcmp(line, want);
+	pclose(f);
+	if (!bpf)
+		kt_skip("a test of a BPF path this kernel or process does not have");
+}
+
 void kt_require_bpf(void)
 {
 	int q = kevent_init(NULL, 0, KEVENT_INIT_BPF);

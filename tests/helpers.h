@@ -34,6 +34,9 @@
  */
 void kt_require_path(int q, unsigned int type, int path);
 void kt_require_bpf(void);
+/* Skip unless source name ("socket", "inode", "timer") can take the BPF path here: asked of
+ * a child (examples/paths), so that this process loads nothing. */
+void kt_require_bpf_source(const char *name);
 
 /* Queues. kt_queue() asserts success; kt_queue_ring() allocates the ring (free it). */
 
