@@ -33,6 +33,11 @@
 #define NSEC_PER_MSEC 1000000ULL
 #define KEV_TFD_NONE  UINT32_MAX /* not in the heap: a ONESHOT that fired */
 #define KEV_TFD_MIN   64	 /* heap entries kept however few timers are left */
+/*
+ * Timers served per expiry, as on the kernel side: the queue lock is not held through a
+ * million at once; the rest are due, and the timerfd, set in the past, fires again at once.
+ */
+#define KEV_TFD_POP_MAX 65536
 
 struct kev_tent {
 	__u64 pos_ns; /* its place in the heap: its due time, or later for a short period */
@@ -290,12 +295,13 @@ static void kev_tfd_serve(struct kev_queue *q, struct kev_tfd *t, __u64 now)
 void kev_timer_sys_expire(struct kev_queue *q)
 {
 	struct kev_tfd *t = q->tfd;
+	unsigned int served = 0;
 	__u64 now;
 
 	if (!t)
 		return;
 	now = kev_now_ns();
-	while (t->n && t->heap[0].pos_ns <= now)
+	while (t->n && t->heap[0].pos_ns <= now && served++ < KEV_TFD_POP_MAX)
 		kev_tfd_serve(q, t, now);
 	kev_tfd_arm(q, t);
 }
