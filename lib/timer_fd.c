@@ -12,10 +12,11 @@
  * n * period (no drift, late ones counted), fires it, puts periodic ones back at their next
  * due time and re-arms the timerfd at the new earliest.
  *
- * The timerfd is set at the end of each kevent_ctl() and wait call (the flush), and only if
- * the earliest due time changed: one timerfd_settime() per call at most, however many timers
- * the call touched. It is never left armed earlier than the earliest timer: an expiry with
- * nothing due would make the queue's descriptor poll readable with nothing to deliver (K2).
+ * Otherwise the timerfd is set at the end of each kevent_ctl() and wait call (the flush), and
+ * only if the earliest due time changed: one timerfd_settime() per kevent_ctl() at most,
+ * however many timers it touched. It is never left armed earlier than the earliest timer: an
+ * expiry with nothing due would make the queue's descriptor poll readable with nothing to
+ * deliver (K2).
  *
  * A timer's state is its heap entry (due time) and it->priv_u64: its heap index in the low
  * half, in the high half the expirations merged since its last delivery (K12), taken at
@@ -35,7 +36,8 @@
 #define KEV_TFD_MIN   64	 /* heap entries kept however few timers are left */
 /*
  * Timers served per expiry, as on the kernel side: the queue lock is not held through a
- * million at once; the rest are due, and the timerfd, set in the past, fires again at once.
+ * million at once. The rest are due: the timerfd, set in the past or still expired, brings
+ * the harvest back at once.
  */
 #define KEV_TFD_POP_MAX 65536
 
