@@ -377,6 +377,7 @@ KEV_API int kevent_ctl(int fd, unsigned int cmd, unsigned int num, struct ukeven
 		for (i = 0; i < num; i++)
 			kev_ctl_one(q, cmd, &arg[i], &ps);
 		kev_pend_run(q, &ps);
+		kev_harvest_ring(q);
 		err = (int)num;
 	}
 	kev_kick_update(q);

@@ -285,7 +285,8 @@ const void *kev_rb_sole(const struct kev_rb *rb);
 struct epoll_event;
 void kev_fire(struct kev_queue *q, struct kev_interest *it, __u32 bits);
 void kev_fire_user(struct kev_queue *q, struct kev_interest *it);
-void kev_harvest(struct kev_queue *q, unsigned int want);
+void kev_harvest(struct kev_queue *q, unsigned int want, bool fresh);
+void kev_harvest_ring(struct kev_queue *q);
 void kev_dispatch(struct kev_queue *q, const struct epoll_event *ev, int n);
 unsigned int kev_deliver(struct kev_queue *q, struct ukevent *out, unsigned int max,
 			 struct kev_list *taken);
@@ -330,6 +331,7 @@ extern const struct kev_source kev_timer_sys_source;
 
 /* timer_fd.c: the queue's timerfd expired (KEV_EP_TIMER); queue lock held */
 void kev_timer_sys_expire(struct kev_queue *q);
+void kev_timer_sys_poll(struct kev_queue *q);
 
 /* socket.c: what K17 says of a socket, on either path (socket_epoll.c) */
 short kev_sock_pollmask(const struct kev_interest *it);

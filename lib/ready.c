@@ -208,8 +208,8 @@ static void kev_epoll_drain(struct kev_queue *q, unsigned int want)
 	} while (n == 64 && got < want);
 }
 
-/* Gather what became ready since the last call, without blocking; want: room for events. */
-void kev_harvest(struct kev_queue *q, unsigned int want)
+/* The kernel ring's records, and what an overflow lost (K24). Returns the records read. */
+static unsigned int kev_ring_take(struct kev_queue *q)
 {
 	unsigned int fed = kev_rb_drain(&q->rb, kev_on_record, q);
 	__u64 ov;
@@ -224,9 +224,36 @@ void kev_harvest(struct kev_queue *q, unsigned int want)
 		q->seen_overflows = ov;
 		kev_htab_each(&q->ids, kev_rescan_node, q);
 	}
-	if (kev_epoll_due(q, fed))
+	return fed;
+}
+
+/*
+ * Gather what became ready since the last call, without blocking; want: room for events.
+ * fresh: this thread's wait has just taken all epoll had (kev_park_events()), which the
+ * harvest then need not ask again.
+ */
+void kev_harvest(struct kev_queue *q, unsigned int want, bool fresh)
+{
+	unsigned int fed = kev_ring_take(q);
+
+	if (!fresh && kev_epoll_due(q, fed))
 		kev_epoll_drain(q, want);
+	else
+		kev_timer_sys_poll(q); /* fallback timers are not kept waiting by a busy ring */
 	kev_recheck(q);
+}
+
+/*
+ * The end of a kevent_ctl(): no record stays in the ring. One for an interest the call
+ * removed or restarted would have the descriptor poll readable with nothing to deliver
+ * (K2); what is still wanted goes on the ready list, which the kick then tells.
+ */
+void kev_harvest_ring(struct kev_queue *q)
+{
+	if (!kev_rb_pending(&q->rb))
+		return;
+	kev_ring_take(q);
+	kev_rb_release(&q->rb);
 }
 
 /*
@@ -266,10 +293,13 @@ static bool kev_take(struct kev_queue *q, struct kev_interest *it, struct ukeven
 		kev_interest_free(q, it);
 		return false;
 	}
-	if (it->src->counts && !user) {
-		/* Firings merged into this event. */
+	if (it->src->counts) {
+		/*
+		 * Firings merged into this event, taken even by a READY (which is delivered with
+		 * none): the kernel side pushes its next record only once they are.
+		 */
 		it->ret_data[1] = it->src->take ? it->src->take(it) : kev_slot_clear(it);
-		if (!it->ret_data[1])
+		if (!it->ret_data[1] && !user)
 			return false;
 	}
 	if (user)

@@ -308,6 +308,18 @@ void kev_timer_sys_expire(struct kev_queue *q)
 	kev_tfd_arm(q, t);
 }
 
+/*
+ * A harvest that does not ask epoll (the kernel ring keeps it busy, kev_harvest()) serves
+ * what is due all the same: a timer is never kept waiting for the epoll set's turn.
+ */
+void kev_timer_sys_poll(struct kev_queue *q)
+{
+	struct kev_tfd *t = q->tfd;
+
+	if (t && t->armed_ns && t->armed_ns <= kev_now_ns())
+		kev_timer_sys_expire(q);
+}
+
 /* Delivery takes the merged count: 0 (a restart since it fired) delivers nothing. */
 static __u32 kev_tfd_take(struct kev_interest *it)
 {

@@ -178,9 +178,12 @@ static void kev_yield(struct kev_queue *q)
 	pthread_mutex_lock(&q->lock);
 }
 
-/* Asleep in epoll_wait on the queue's descriptor. 0: woken or timed out, or -errno. */
+/*
+ * Asleep in epoll_wait on the queue's descriptor. 0: woken or timed out, or -errno.
+ * *fresh: epoll gave all it had.
+ */
 static int kev_park_events(struct kev_queue *q, const struct kev_deadline *d,
-			   const struct timespec *left, unsigned int gen)
+			   const struct timespec *left, unsigned int gen, bool *fresh)
 {
 	struct epoll_event ev[64];
 	int n, e;
@@ -201,6 +204,7 @@ static int kev_park_events(struct kev_queue *q, const struct kev_deadline *d,
 	if (n)
 		kev_yield(q);
 	kev_dispatch(q, ev, n);
+	*fresh = n < 64; /* the set gave all it had: the harvest that follows need not ask */
 	return 0;
 }
 
@@ -227,7 +231,7 @@ static int kev_park_space(struct kev_queue *q, const struct kev_deadline *d)
  * signal).
  */
 static bool kev_sleep(struct kev_queue *q, const struct kev_deadline *d, unsigned int gen,
-		      bool space, int *err)
+		      bool space, int *err, bool *fresh)
 {
 	struct timespec left;
 
@@ -239,7 +243,7 @@ static bool kev_sleep(struct kev_queue *q, const struct kev_deadline *d, unsigne
 	/* Catch up, so that the next record wakes a sleeper; one that came meanwhile is taken. */
 	if (kev_rb_publish(&q->rb) && !space)
 		return true;
-	*err = space ? kev_park_space(q, d) : kev_park_events(q, d, &left, gen);
+	*err = space ? kev_park_space(q, d) : kev_park_events(q, d, &left, gen, fresh);
 	return !*err;
 }
 
@@ -264,7 +268,7 @@ static int kev_collect(struct kev_queue *q, struct ukevent *out, unsigned int mi
 {
 	struct kev_list taken;
 	unsigned int got = 0, gen;
-	bool space;
+	bool space, fresh = false;
 	int err = 0;
 
 	kev_list_init(&taken);
@@ -273,7 +277,8 @@ static int kev_collect(struct kev_queue *q, struct ukevent *out, unsigned int mi
 	gen = q->wake_gen;
 	kev_fdwatch_sweep(q);
 	while (!q->closed) {
-		kev_harvest(q, max_nr - got);
+		kev_harvest(q, max_nr - got, fresh);
+		fresh = false;
 		got += kev_deliver(q, out ? out + got : NULL, max_nr - got, &taken);
 		if (got >= min_nr || got == max_nr || gen != q->wake_gen)
 			break;
@@ -281,7 +286,7 @@ static int kev_collect(struct kev_queue *q, struct ukevent *out, unsigned int mi
 			break; /* K5: another thread committed: return at once */
 		/* K4: kevent_wait() waits for a commit to make room for what is ready. */
 		space = !out && kev_ring_full(q) && !kev_list_empty(&q->ready);
-		if (!kev_sleep(q, d, gen, space, &err))
+		if (!kev_sleep(q, d, gen, space, &err, &fresh))
 			break;
 	}
 	if (q->closed && !got)

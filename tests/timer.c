@@ -552,6 +552,38 @@ Test(timer, k2_restart_leaves_the_queue_quiet, .description = "K2/K10: a restart
 	kt_close(q);
 }
 
+Test(timer, k2_removed_after_expiry_leaves_the_queue_quiet, .description = "K2/K10: a timer removed after it expired, its expiry not yet taken, leaves the queue's descriptor unreadable")
+{
+	int q = kt_queue();
+	struct ukevent uk = kt_timer_ev(0, 10 * MS, KEVENT_REQ_ONESHOT, 5);
+
+	kt_add(q, uk);
+	cr_assert(kt_readable_within(q, KT_WAIT_MS), "the expiry never made the queue readable");
+	kt_done(q, KEVENT_CTL_REMOVE, uk); /* its expiry waits in the kernel ring, or the timerfd */
+	cr_assert_not(kt_readable_within(q, 0), "readable with nothing to deliver");
+	kt_expect_none(q);
+	kt_close(q);
+}
+
+Test(timer, k11_k19_ready_on_expired_periodic_keeps_it_firing, .description = "K11/K19: KEVENT_CTL_READY on a periodic timer whose expirations wait undelivered: the event carries them, and the timer goes on firing")
+{
+	int q = kt_queue();
+	struct ukevent uk = kt_timer_ev(0, 20 * MS, 0, 6), ev[4];
+	int n;
+
+	kt_add(q, uk);
+	kt_sleep_ms(70); /* a few expirations, not taken */
+	kt_done(q, KEVENT_CTL_READY, uk);
+	n = kt_get(q, 1, 4, ev, KT_WAIT_MS);
+	cr_assert_eq(n, 1, "got %d events", n);
+	cr_assert_geq(ev[0].ret_data[1], 1, "the READY did not carry the expirations");
+	n = kt_get(q, 1, 4, ev, KT_WAIT_MS);
+	cr_assert_eq(n, 1, "the timer stopped firing after the READY (%d)", n);
+	cr_assert_eq(ev[0].user_u64, 6);
+	cr_assert_geq(ev[0].ret_data[1], 1);
+	kt_close(q);
+}
+
 Test(timer, k13_timers_have_no_level_state, .description = "K13/K19: once delivered, a periodic timer in level mode, like one in ET mode, is delivered again only at its next expiry")
 {
 	int q = kt_queue();
