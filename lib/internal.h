@@ -332,6 +332,7 @@ extern const struct kev_source kev_timer_sys_source;
 /* timer_fd.c: the queue's timerfd expired (KEV_EP_TIMER); queue lock held */
 void kev_timer_sys_expire(struct kev_queue *q);
 void kev_timer_sys_poll(struct kev_queue *q);
+void kev_timer_sys_forget(struct kev_queue *q);
 
 /* socket.c: what K17 says of a socket, on either path (socket_epoll.c) */
 short kev_sock_pollmask(const struct kev_interest *it);

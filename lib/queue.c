@@ -284,6 +284,7 @@ void kev_queue_forget(void)
 		if (!q)
 			continue;
 		close(q->kick_fd);
+		kev_timer_sys_forget(q);
 		if (q->aio)
 			kev_aio_forget(q->aio);
 	}

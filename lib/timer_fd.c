@@ -335,6 +335,13 @@ static void kev_tfd_flush(struct kev_queue *q)
 		kev_tfd_arm(q, q->tfd);
 }
 
+/* fork() child (queue.c): the parent's timerfd is not the child's to keep open. */
+void kev_timer_sys_forget(struct kev_queue *q)
+{
+	if (q->tfd)
+		close(q->tfd->fd);
+}
+
 /* After every interest went: the heap is empty. */
 static void kev_tfd_release(struct kev_queue *q)
 {

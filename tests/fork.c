@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -153,6 +154,58 @@ Test(fork, k6_inherited_queue_is_ebadf_in_child,
 	cr_assert_eq(st.interests, 5, "the child's calls changed the parent's interests: %llu",
 		     (unsigned long long)st.interests);
 	kt_next(f.q, KEVENT_UNOTIFY, 5);
+	kt_family_fires(&f);
+	kt_family_close(&f);
+}
+
+/*
+ * In this process: descriptors of the kinds the library opens (an eventfd kick, a timerfd,
+ * an inotify instance, BPF maps, programs and links), whatever their number.
+ */
+static int kt_library_fds(void)
+{
+	static const char *const kinds[] = { "[eventfd]", "[timerfd]", "inotify", "bpf-map",
+					     "bpf-prog", "bpf_link" };
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		char path[300], target[128];
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		len = readlink(path, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = 0;
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+			n += strstr(target, kinds[k]) != NULL;
+	}
+	closedir(d);
+	return n;
+}
+
+Test(fork, k6_child_holds_none_of_the_parents_library_descriptors,
+     .description = "K6: a fork() child closes the library's descriptors of the parent's "
+		    "queues (kick, timerfd, BPF objects): only the queue descriptor stays")
+{
+	int before = kt_library_fds(); /* the test runner's own (eventfds) */
+	struct kt_family f;
+	pid_t pid;
+
+	kt_family_open(&f);
+	cr_assert_gt(kt_library_fds(), before, "the parent holds no library descriptor to check");
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (!pid) {
+		KT_CHILD_CHECK(kt_library_fds() == before);
+		KT_CHILD_CHECK(fcntl(f.q, F_GETFD) >= 0);
+		_exit(0);
+	}
+	kt_child_ok(pid);
 	kt_family_fires(&f);
 	kt_family_close(&f);
 }
