@@ -327,6 +327,41 @@ short kev_sock_pollmask(const struct kev_interest *it);
 __u32 kev_sock_classify(struct kev_interest *it, short revents);
 bool kev_sock_named(const struct kev_interest *it);
 
+/*
+ * inode.c: what a KEVENT_INODE interest keeps on either path (K18, K26), the BPF side's or
+ * a fallback's: the watched inode, the log of its changed entries that
+ * kevent_inode_entries() reads, and the child its next event names. A path's own state
+ * (it->priv) begins with it.
+ */
+#define KEV_INODE_EVENTS                                                                           \
+	(KEVENT_INODE_CREATE | KEVENT_INODE_REMOVE | KEVENT_INODE_MODIFY | KEVENT_INODE_ATTRIB)
+
+struct kev_inode_ent;
+struct kev_inode_base {
+	struct kev_hnode by_ident; /* kevent_inode_entries() finds it by (queue, id, user) */
+	const struct kev_queue *q;
+	struct kev_interest *it;
+	/* Bring what the path has not logged yet into the log: ino.lock and q->lock held. */
+	void (*catch_up)(struct kev_queue *q);
+	dev_t dev;
+	ino_t ino;
+	bool dir;
+	__u64 child;		   /* since the last delivery: the child concerned ... */
+	unsigned int nchild;	   /* ... and how many (2: several, or unknown ones) */
+	struct kev_inode_ent *ent; /* entries not read yet: a ring of up to 1,024 */
+	unsigned int head, count, cap;
+	bool gap; /* entries were lost before the oldest one kept */
+};
+
+int kev_inode_base_init(struct kev_inode_base *b, struct kev_queue *q, struct kev_interest *it,
+			void (*catch_up)(struct kev_queue *q));
+void kev_inode_base_fini(struct kev_inode_base *b);
+const char *kev_inode_log(struct kev_inode_base *b, __u32 event, __u64 ino, const char *name,
+			  size_t len);
+void kev_inode_log_lost(struct kev_inode_base *b);
+bool kev_inode_named(const struct kev_interest *it);
+void kev_inode_settle(struct kev_interest *it);
+
 /* poll.c: descriptor watches shared by KEVENT_POLL and KEVENT_PIPE */
 int kev_pollfd_add(struct kev_queue *q, struct kev_interest *it, __u32 epoll_events);
 void kev_pollfd_del(struct kev_queue *q, struct kev_interest *it);
