@@ -31,6 +31,7 @@
 /* epoll data of the queue's own descriptors; anything else tags a kev_fdnode (fdwatch.c). */
 #define KEV_EP_RING	0
 #define KEV_EP_KICK	1
+#define KEV_EP_INOTIFY	3 /* the queue's inotify instance (inode_inotify.c) */
 
 static inline __u64 kev_clock_ns(clockid_t clock)
 {
@@ -201,6 +202,7 @@ struct kev_queue {
 	struct ukevent *ctl_entry;	/* the kevent_ctl() entry being applied */
 	__u32 ctl_seq;
 	struct kev_aio *aio;		/* aio.c: the queue's aio_sendfile engine, or NULL */
+	struct kev_inotify *inotify;	/* inode_inotify.c: KEVENT_INODE on inotify, or NULL */
 };
 
 /* fork.c: what a fork() child does with the parent's state (K6). */
@@ -321,6 +323,7 @@ extern const struct kev_source kev_aio_source;
 extern const struct kev_source kev_inode_source;
 
 extern const struct kev_source kev_socket_sys_source;
+extern const struct kev_source kev_inode_sys_source;
 
 /* socket.c: what K17 says of a socket, on either path (socket_epoll.c) */
 short kev_sock_pollmask(const struct kev_interest *it);
@@ -329,7 +332,7 @@ bool kev_sock_named(const struct kev_interest *it);
 
 /*
  * inode.c: what a KEVENT_INODE interest keeps on either path (K18, K26), the BPF side's or
- * a fallback's: the watched inode, the log of its changed entries that
+ * inotify's (inode_inotify.c): the watched inode, the log of its changed entries that
  * kevent_inode_entries() reads, and the child its next event names. A path's own state
  * (it->priv) begins with it.
  */
@@ -361,6 +364,9 @@ const char *kev_inode_log(struct kev_inode_base *b, __u32 event, __u64 ino, cons
 void kev_inode_log_lost(struct kev_inode_base *b);
 bool kev_inode_named(const struct kev_interest *it);
 void kev_inode_settle(struct kev_interest *it);
+
+/* inode_inotify.c: the queue's inotify instance is readable (ready.c). */
+void kev_inotify_dispatch(struct kev_queue *q);
 
 /* poll.c: descriptor watches shared by KEVENT_POLL and KEVENT_PIPE */
 int kev_pollfd_add(struct kev_queue *q, struct kev_interest *it, __u32 epoll_events);

@@ -138,9 +138,14 @@ static void kev_rescan_node(struct kev_hnode *n, void *q)
 
 void kev_dispatch(struct kev_queue *q, const struct epoll_event *ev, int n)
 {
-	for (int i = 0; i < n; i++)
-		if (ev[i].data.u64 != KEV_EP_RING && ev[i].data.u64 != KEV_EP_KICK)
-			kev_fdwatch_dispatch(q, ev[i].data.u64, ev[i].events);
+	for (int i = 0; i < n; i++) {
+		__u64 tag = ev[i].data.u64;
+
+		if (tag == KEV_EP_INOTIFY)
+			kev_inotify_dispatch(q);
+		else if (tag != KEV_EP_RING && tag != KEV_EP_KICK)
+			kev_fdwatch_dispatch(q, tag, ev[i].events);
+	}
 }
 
 /*
