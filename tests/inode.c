@@ -859,6 +859,261 @@ FS_TEST(k25_closed_descriptor_ends_watch, "K25: closing the watched descriptor e
 	kt_close(q);
 }
 
+FS_TEST(k18_renamed_file_stays_watched, "K18: renaming the watched file is ATTRIB, not a "
+				       "deletion; it stays watched until its last name goes")
+{
+	char p[PATH_MAX], t[PATH_MAX];
+	struct ukevent reg;
+	int q = kt_queue(), fd = create_file(dir, "file");
+
+	reg = watch(q, dir, "file", ALL_EV, KEVENT_REQ_ET);
+	path_of(p, dir, "file");
+	path_of(t, dir, "moved");
+	cr_assert_eq(rename(p, t), 0);
+	expect(q, &reg, KEVENT_INODE_ATTRIB, 0);
+	cr_assert_eq(write(fd, "x", 1), 1);
+	expect(q, &reg, KEVENT_INODE_MODIFY, 0);
+	cr_assert_eq(unlink(t), 0);
+	kt_expect_broken_once(q, &reg);
+	close(fd);
+	kt_close(q);
+}
+
+FS_TEST(k18_moved_dir_removed_broken_once, "K18: a watched directory moved to another parent, "
+					   "then removed, delivers BROKEN once, whether the "
+					   "move was seen first or not")
+{
+	char a[PATH_MAX], b[PATH_MAX], p[PATH_MAX], t[PATH_MAX];
+	struct ukevent reg;
+	int q = kt_queue();
+
+	path_of(a, dir, "a");
+	path_of(b, dir, "b");
+	cr_assert_eq(mkdir(a, 0755), 0);
+	cr_assert_eq(mkdir(b, 0755), 0);
+	for (int seen = 1; seen >= 0; seen--) {
+		path_of(p, a, seen ? "seen" : "unseen");
+		path_of(t, b, seen ? "seen" : "unseen");
+		cr_assert_eq(mkdir(p, 0755), 0);
+		reg = watch(q, p, NULL, KEVENT_INODE_CREATE | KEVENT_INODE_REMOVE, KEVENT_REQ_ET);
+		cr_assert_eq(rename(p, t), 0);
+		if (seen)
+			kt_expect_none(q); /* its own metadata changed: not asked for */
+		cr_assert_eq(rmdir(t), 0);
+		kt_expect_broken_once(q, &reg);
+	}
+	kt_close(q);
+}
+
+FS_TEST(k8_two_descriptors_one_inode, "K8, K17: interests on one directory through two "
+				      "descriptors each get what they ask; a REMOVE or a close "
+				      "ends only its own")
+{
+	struct ukevent ra, rb;
+	int q = kt_queue();
+	char p[PATH_MAX];
+	__u64 ino;
+
+	ra = watch(q, dir, NULL, KEVENT_INODE_CREATE, KEVENT_REQ_ET);
+	rb = watch(q, dir, NULL, KEVENT_INODE_REMOVE, KEVENT_REQ_ET);
+	touch(dir, "x");
+	ino = ino_of(dir, "x");
+	expect(q, &ra, KEVENT_INODE_CREATE, ino);
+	expect_entry(q, &ra, KEVENT_INODE_CREATE, ino, "x");
+	path_of(p, dir, "x");
+	cr_assert_eq(unlink(p), 0);
+	expect(q, &rb, KEVENT_INODE_REMOVE, removed_child(q, ino));
+	expect_entry(q, &rb, KEVENT_INODE_REMOVE, removed_child(q, ino), "x");
+
+	kt_done(q, KEVENT_CTL_REMOVE, ra);
+	touch(dir, "y");
+	kt_expect_none(q);
+	close((int)rb.id.raw[0]); /* without REMOVE (K17) */
+	path_of(p, dir, "y");
+	cr_assert_eq(unlink(p), 0);
+	kt_expect_none(q);
+	kt_assert_gone(q, rb);
+	close((int)ra.id.raw[0]);
+	kt_close(q);
+}
+
+/* Events of q until it stays quiet: how many of them are for reg's id. */
+static int count_for(int q, const struct ukevent *reg)
+{
+	struct ukevent ev[16];
+	int n, total = 0;
+
+	while ((n = kt_get(q, 1, 16, ev, KT_QUIET_MS)) > 0)
+		total += kt_count(ev, n, KEVENT_INODE, reg->id.raw_u64);
+	cr_assert_eq(n, 0, "kevent_get_events: %d", n);
+	return total;
+}
+
+FS_TEST(k15_one_interest_per_activity, "K15: without WAKEUP_ALL a creation is delivered to one "
+				       "of a queue's interests on the directory; with it, to "
+				       "each")
+{
+	struct ukevent a, b;
+	int q = kt_queue(), fd;
+
+	fd = open(dir, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	a = inode_ev(fd, KEVENT_INODE_CREATE, KEVENT_REQ_ET);
+	b = a;
+	a.user[0] = 1;
+	b.user[0] = 2;
+	kt_add(q, a);
+	kt_add(q, b);
+	touch(dir, "one");
+	cr_assert_eq(count_for(q, &a), 1, "want one event for one creation");
+	a.req_flags = b.req_flags = KEVENT_REQ_ET | KEVENT_REQ_WAKEUP_ALL;
+	kt_done(q, KEVENT_CTL_MODIFY, a);
+	kt_done(q, KEVENT_CTL_MODIFY, b);
+	touch(dir, "two");
+	cr_assert_eq(count_for(q, &a), 2, "WAKEUP_ALL: want an event for each interest");
+	kt_done(q, KEVENT_CTL_REMOVE, a);
+	kt_done(q, KEVENT_CTL_REMOVE, b);
+	close(fd);
+	kt_close(q);
+}
+
+/* Two queues watch dir for CREATE without WAKEUP_ALL; one creation: how many events. */
+static int two_queues_one_creation(const char *dir, int want_path)
+{
+	struct ukevent ra, rb;
+	int qa = kt_queue(), qb = kt_queue(), n;
+
+	require_path(qa, want_path);
+	ra = watch(qa, dir, NULL, KEVENT_INODE_CREATE, KEVENT_REQ_ET);
+	rb = watch(qb, dir, NULL, KEVENT_INODE_CREATE, KEVENT_REQ_ET);
+	touch(dir, "one");
+	n = count_for(qa, &ra) + count_for(qb, &rb);
+	unwatch(qa, &ra);
+	unwatch(qb, &rb);
+	kt_close(qa);
+	kt_close(qb);
+	return n;
+}
+
+FS_TEST(k15_queues_share_activity_bpf, "K15 (BPF path): without WAKEUP_ALL a creation is "
+				       "delivered to one of the queues watching the directory")
+{
+	cr_assert_eq(two_queues_one_creation(dir, KEVENT_BACKEND_BPF), 1);
+}
+
+FS_TEST(k15_every_queue_sees_activity_inotify, "K15 (inotify path): every queue watching the "
+					       "directory gets a creation, as with WAKEUP_ALL: "
+					       "each has an inotify instance of its own")
+{
+	cr_assert_eq(two_queues_one_creation(dir, KEVENT_BACKEND_SYSCALL), 2);
+}
+
+FS_TEST(k18_entries_read_before_the_wait, "K18, K2: reading the log before the event is taken "
+					  "hides it from no waiting thread")
+{
+	struct kt_getter g;
+	struct ukevent reg;
+	int q = kt_queue();
+
+	reg = watch(q, dir, NULL, KEVENT_INODE_CREATE, KEVENT_REQ_ET);
+	kt_getter_start(&g, q, 1, KT_WAIT_MS);
+	kt_getter_parked(&g);
+	touch(dir, "f");
+	expect_entry(q, &reg, KEVENT_INODE_CREATE, ino_of(dir, "f"), "f");
+	cr_assert(kt_join_within(g.th, KT_WAIT_MS), "the waiting thread never returned");
+	cr_assert_eq(g.ret, 1, "kevent_get_events = %d", g.ret);
+	cr_assert_eq(g.buf[0].event, KEVENT_INODE_CREATE);
+	cr_assert_eq(ret_ino(&g.buf[0]), ino_of(dir, "f"));
+	kt_done_watching(q, &reg);
+}
+
+static unsigned int inotify_queue_max(void)
+{
+	FILE *f = fopen("/proc/sys/fs/inotify/max_queued_events", "r");
+	unsigned int n = 0;
+
+	cr_assert_not_null(f);
+	cr_assert_eq(fscanf(f, "%u", &n), 1);
+	fclose(f);
+	return n;
+}
+
+FS_TEST(k24_queue_overflow_reported_inotify, "K24 (inotify path): an overflow of the kernel's "
+					     "event queue gives every interest of the queue its "
+					     "events and a gap in its log")
+{
+	static struct kevent_inode_entry log[2048];
+	char a[PATH_MAX], b[PATH_MAX];
+	struct ukevent ev[16], ra, rb;
+	int q = kt_queue(), n, got_a = 0, got_b = 0;
+	unsigned int max;
+
+	require_path(q, KEVENT_BACKEND_SYSCALL);
+	max = inotify_queue_max();
+	if (max > 100000)
+		cr_skip_test("fs.inotify.max_queued_events is %u: too many files to fill it", max);
+	path_of(a, dir, "a");
+	path_of(b, dir, "b");
+	cr_assert_eq(mkdir(a, 0755), 0);
+	cr_assert_eq(mkdir(b, 0755), 0);
+	ra = watch(q, a, NULL, KEVENT_INODE_CREATE, KEVENT_REQ_ET);
+	rb = watch(q, b, NULL, KEVENT_INODE_CREATE | KEVENT_INODE_REMOVE, KEVENT_REQ_ET);
+	/* Nobody reads meanwhile: the queue fills, then the kernel drops what comes. */
+	burst(a, "f", (int)max + 16);
+	touch(b, "lost");
+	while ((n = kt_get(q, 1, 16, ev, KT_QUIET_MS)) > 0) {
+		for (int i = 0; i < n; i++) {
+			bool is_b = ev[i].id.raw_u64 == rb.id.raw_u64;
+
+			got_a += !is_b;
+			got_b += is_b;
+			cr_assert_eq(ev[i].event, is_b ? rb.event : ra.event, "event %#x",
+				     ev[i].event);
+			cr_assert_eq(ev[i].ret_flags, 0);
+			/* What was lost is not known: no child is named. */
+			cr_assert_eq(ret_ino(&ev[i]), 0);
+		}
+	}
+	cr_assert_eq(got_a, 1, "%d events for the overflowing directory", got_a);
+	cr_assert_eq(got_b, 1, "%d events for the quiet one, want the overflow's", got_b);
+	n = kevent_inode_entries(q, &rb, log, 8);
+	cr_assert_eq(n, 1, "%d entries, want only the gap marker", n);
+	cr_assert_eq(log[0].event, 0);
+	n = kevent_inode_entries(q, &ra, log, 2048);
+	cr_assert_gt(n, 1);
+	cr_assert_eq(log[0].event, 0, "want a gap marker first, got event %#x", log[0].event);
+	/* It goes on. */
+	touch(b, "after");
+	expect(q, &rb, KEVENT_INODE_CREATE, ino_of(b, "after"));
+	expect_entry(q, &rb, KEVENT_INODE_CREATE, ino_of(b, "after"), "after");
+	unwatch(q, &ra);
+	unwatch(q, &rb);
+	kt_close(q);
+}
+
+FS_TEST(k26_instance_goes_with_last_interest_inotify, "K26 (inotify path): a queue holds one "
+						      "inotify instance while it has inode "
+						      "interests, and none after")
+{
+	char a[PATH_MAX];
+	struct ukevent ra, rb;
+	int q = kt_queue(), base;
+
+	require_path(q, KEVENT_BACKEND_SYSCALL);
+	path_of(a, dir, "a");
+	cr_assert_eq(mkdir(a, 0755), 0);
+	base = kt_fd_count();
+	ra = watch(q, dir, NULL, KEVENT_INODE_CREATE, KEVENT_REQ_ET);
+	rb = watch(q, a, NULL, KEVENT_INODE_CREATE, KEVENT_REQ_ET);
+	/* The two descriptors watched, and the instance. */
+	cr_assert_eq(kt_fd_count(), base + 3);
+	unwatch(q, &ra);
+	cr_assert_eq(kt_fd_count(), base + 2);
+	unwatch(q, &rb);
+	cr_assert_eq(kt_fd_count(), base);
+	kt_close(q);
+}
+
 Test(inode, k25_bad_input,
      .description = "K25: pipes, sockets, closed descriptors, bad masks "
 		    "and bad kevent_inode_entries() arguments fail cleanly")
