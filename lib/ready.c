@@ -121,7 +121,15 @@ static void kev_on_record(void *ctx, const void *rec, size_t len)
 		it->ret_data[0] = e->ret_data[0];
 		kev_fire(q, it, e->event);
 	} else {
-		kev_fire(q, it, kev_slot_clear(it));
+		__u32 bits = kev_slot_clear(it);
+
+		/*
+		 * A kernel side that does not look at the descriptor (inodes) may report an
+		 * object whose descriptor was closed just before: the delivery checks (K25).
+		 */
+		if (bits && it->src->named && !it->src->kernel_checks_fd)
+			bits |= KEV_PEND_VERIFY;
+		kev_fire(q, it, bits);
 	}
 }
 
