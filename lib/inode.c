@@ -352,14 +352,9 @@ static unsigned int kev_inode_log_read(struct kev_inode_base *b, struct kevent_i
 	return got;
 }
 
-/*
- * The part of a new inode interest both paths share (K18, K25): the descriptor must name
- * a directory, a file or a symbolic link; its log is found by kevent_inode_entries() from
- * now on. catch_up: how the path brings its unread records into the log (ino.lock and
- * the queue's lock held). On success it->priv is b, and it->fd the descriptor.
- */
-int kev_inode_base_init(struct kev_inode_base *b, struct kev_queue *q, struct kev_interest *it,
-			void (*catch_up)(struct kev_queue *q))
+/* The part of a new inode interest both paths share: see kev_inode_base_new(). */
+static int kev_inode_base_init(struct kev_inode_base *b, struct kev_queue *q,
+			       struct kev_interest *it, void (*catch_up)(struct kev_queue *q))
 {
 	int fd = (int)it->uk.id.raw[0], err = 0;
 	struct stat sb;
@@ -394,8 +389,31 @@ int kev_inode_base_init(struct kev_inode_base *b, struct kev_queue *q, struct ke
 	return err;
 }
 
-void kev_inode_base_fini(struct kev_inode_base *b)
+/*
+ * A new inode interest's state on a path: size bytes, its struct kev_inode_base first, set
+ * up as both paths need it (K18, K25): the descriptor must name a directory, a file or a
+ * symbolic link, and kevent_inode_entries() finds its log from now on. catch_up: how the
+ * path brings its unread records into the log (ino.lock and the queue's lock held).
+ * it->priv is the state, it->fd the descriptor; NULL and *err on failure.
+ */
+void *kev_inode_base_new(size_t size, struct kev_queue *q, struct kev_interest *it,
+			 void (*catch_up)(struct kev_queue *q), int *err)
 {
+	struct kev_inode_base *b = calloc(1, size);
+
+	*err = b ? kev_inode_base_init(b, q, it, catch_up) : -ENOMEM;
+	if (*err) {
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+/* Free what kev_inode_base_new() made, and the log with it. */
+void kev_inode_base_free(struct kev_interest *it)
+{
+	struct kev_inode_base *b = it->priv;
+
 	pthread_mutex_lock(&ino.lock);
 	kev_htab_remove(&ino.idents, &b->by_ident);
 	if (!--ino.bases)
@@ -404,8 +422,8 @@ void kev_inode_base_fini(struct kev_inode_base *b)
 	for (; b->count; b->count--, b->head = (b->head + 1) % b->cap)
 		free(b->ent[b->head].name);
 	free(b->ent);
-	b->ent = NULL;
-	b->cap = 0;
+	free(b);
+	it->priv = NULL;
 }
 
 /* The descriptor may have been closed, and its number reused, since the ADD (K25). */
@@ -546,30 +564,22 @@ static void kev_inode_del(struct kev_queue *q, struct kev_interest *it)
 	kev_inode_unwatch(st, it->slot);
 	kev_inode_forget(st);
 	pthread_mutex_unlock(&ino.lock);
-	kev_inode_base_fini(&st->base);
-	free(st);
-	it->priv = NULL;
+	kev_inode_base_free(it);
 }
 
 static int kev_inode_add(struct kev_queue *q, struct kev_interest *it)
 {
-	struct kev_inode_state *st = calloc(1, sizeof(*st));
+	struct kev_inode_state *st;
 	int err;
 
+	st = kev_inode_base_new(sizeof(*st), q, it, kev_inode_catch_up, &err);
 	if (!st)
-		return -ENOMEM;
-	err = kev_inode_base_init(&st->base, q, it, kev_inode_catch_up);
-	if (err) {
-		free(st);
 		return err;
-	}
 	pthread_mutex_lock(&ino.lock);
 	err = kev_inode_arm(q, it, st);
 	pthread_mutex_unlock(&ino.lock);
 	if (err) {
-		kev_inode_base_fini(&st->base);
-		free(st);
-		it->priv = NULL;
+		kev_inode_base_free(it);
 		return err;
 	}
 	/* On its number's node: the sweep finds it once the descriptor is closed (K18, K25). */

@@ -633,25 +633,19 @@ static void kev_in_del(struct kev_queue *q, struct kev_interest *it)
 		return;
 	if (in->w)
 		kev_in_detach(q->inotify, in);
-	kev_inode_base_fini(&in->base);
-	free(in);
-	it->priv = NULL;
+	kev_inode_base_free(it);
 	if (q->inotify && !q->inotify->users)
 		kev_in_close(q); /* a queue without inode interests holds no instance */
 }
 
 static int kev_in_add(struct kev_queue *q, struct kev_interest *it)
 {
-	struct kev_in_int *in = calloc(1, sizeof(*in));
+	struct kev_in_int *in;
 	int err;
 
+	in = kev_inode_base_new(sizeof(*in), q, it, kev_inotify_dispatch, &err);
 	if (!in)
-		return -ENOMEM;
-	err = kev_inode_base_init(&in->base, q, it, kev_inotify_dispatch);
-	if (err) {
-		free(in);
 		return err;
-	}
 	err = kev_in_open(q);
 	if (!err)
 		err = kev_in_attach(q->inotify, in);

@@ -356,9 +356,9 @@ struct kev_inode_base {
 	bool gap; /* entries were lost before the oldest one kept */
 };
 
-int kev_inode_base_init(struct kev_inode_base *b, struct kev_queue *q, struct kev_interest *it,
-			void (*catch_up)(struct kev_queue *q));
-void kev_inode_base_fini(struct kev_inode_base *b);
+void *kev_inode_base_new(size_t size, struct kev_queue *q, struct kev_interest *it,
+			 void (*catch_up)(struct kev_queue *q), int *err);
+void kev_inode_base_free(struct kev_interest *it);
 const char *kev_inode_log(struct kev_inode_base *b, __u32 event, __u64 ino, const char *name,
 			  size_t len);
 void kev_inode_log_lost(struct kev_inode_base *b);
