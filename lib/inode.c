@@ -437,10 +437,10 @@ bool kev_inode_named(const struct kev_interest *it)
 
 /*
  * The last word on an event about to be copied out, on either path: the child concerned
- * (when just one), or the deletion of the watched inode itself. The caller has brought
- * the log up to date.
+ * (when just one), or, when the path says it may have been (maybe_gone), the deletion of
+ * the watched inode itself. The caller has brought the log up to date.
  */
-void kev_inode_settle(struct kev_interest *it)
+void kev_inode_settle(struct kev_interest *it, bool maybe_gone)
 {
 	struct kev_inode_base *b = it->priv;
 	__u64 child = b->nchild == 1 ? b->child : 0;
@@ -449,7 +449,7 @@ void kev_inode_settle(struct kev_interest *it)
 	b->nchild = 0;
 	it->ret_data[0] = (__u32)child;
 	it->ret_data[1] = (__u32)(child >> 32);
-	if (!fstat(it->fd, &sb) && !sb.st_nlink) {
+	if (maybe_gone && !fstat(it->fd, &sb) && !sb.st_nlink) {
 		/* K18: the watched inode itself was deleted: BROKEN once, then gone. */
 		it->ret_flags |= KEVENT_RET_BROKEN;
 		it->ret_data[0] = 0;
@@ -609,7 +609,8 @@ static void kev_inode_complete(struct kev_interest *it)
 	pthread_mutex_lock(&ino.lock);
 	kev_inode_drain();
 	pthread_mutex_unlock(&ino.lock);
-	kev_inode_settle(it);
+	/* Always: the fstat() also arms fine-grained timestamps for the next change. */
+	kev_inode_settle(it, true);
 }
 
 KEV_API int kevent_inode_entries(int kevent_fd, const struct ukevent *ev,

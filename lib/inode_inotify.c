@@ -22,7 +22,7 @@
  *   says IN_DELETE_SELF only at the last close. A file's last unlink shows as its link
  *   count changing (IN_ATTRIB); a directory's removal shows nowhere on the directory, so
  *   its parent is watched too, for IN_DELETE and IN_MOVED_TO of directories. Either makes
- *   a delivery look (KEV_PEND_HUP): fstat() tells (kev_inode_settle());
+ *   a delivery look (KEV_PEND_HUP): fstat() tells (kev_in_complete());
  * - a lost event: the kernel queue overflowed (IN_Q_OVERFLOW). Whose events went is not
  *   known: every interest of the queue gets its whole mask and a gap in its log (K24).
  */
@@ -72,6 +72,7 @@ struct kev_in_watch {
 struct kev_in_int {
 	struct kev_inode_base base;
 	struct kev_in_watch *w;
+	bool maybe_gone; /* since the last delivery: something a deletion shows as */
 };
 
 /* Per queue (q->inotify). */
@@ -395,6 +396,7 @@ static void kev_in_deliver(struct kev_queue *q, struct kev_inotify *ni, struct k
 			kev_inode_log(&in->base, x->event, kev_in_entry_ino(ni, x), x->e->name,
 				      strnlen(x->e->name, x->e->len));
 		/* Queued for what it asked: the delivery looks for a deletion all the same. */
+		in->maybe_gone |= !!(mine & KEV_PEND_HUP);
 		if (mine & it->uk.event)
 			mine &= ~KEV_PEND_HUP;
 		/* Read now, perhaps closed since: the delivery checks the number (K17, K25). */
@@ -452,6 +454,7 @@ static void kev_in_overflow_node(struct kev_hnode *n, void *q)
 		struct kev_interest *it = w->ints[i]->base.it;
 
 		kev_inode_log_lost(&w->ints[i]->base);
+		w->ints[i]->maybe_gone = true;
 		kev_fire(q, it, it->uk.event | KEV_PEND_VERIFY);
 	}
 }
@@ -657,6 +660,18 @@ static int kev_in_add(struct kev_queue *q, struct kev_interest *it)
 	return err;
 }
 
+/*
+ * The delivery's last word (inode.c). fstat() tells a deletion: asked only after what a
+ * deletion shows as, since the rest cannot delete the inode.
+ */
+static void kev_in_complete(struct kev_interest *it)
+{
+	struct kev_in_int *in = it->priv;
+
+	kev_inode_settle(it, in->maybe_gone);
+	in->maybe_gone = false;
+}
+
 /* K8: the watch serves the new mask from now on. */
 static int kev_in_modify(struct kev_queue *q, struct kev_interest *it)
 {
@@ -671,6 +686,6 @@ const struct kev_source kev_inode_sys_source = {
 	.del = kev_in_del,
 	.modify = kev_in_modify,
 	.named = kev_inode_named,
-	.complete = kev_inode_settle,
+	.complete = kev_in_complete,
 	.release = kev_in_close,
 };

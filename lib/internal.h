@@ -363,7 +363,7 @@ const char *kev_inode_log(struct kev_inode_base *b, __u32 event, __u64 ino, cons
 			  size_t len);
 void kev_inode_log_lost(struct kev_inode_base *b);
 bool kev_inode_named(const struct kev_interest *it);
-void kev_inode_settle(struct kev_interest *it);
+void kev_inode_settle(struct kev_interest *it, bool maybe_gone);
 
 /* inode_inotify.c: the queue's inotify instance is readable (ready.c). */
 void kev_inotify_dispatch(struct kev_queue *q);
