@@ -133,12 +133,12 @@ static __u32 kev_in_mask(const struct kev_in_watch *w)
 }
 
 /*
- * Add or change the watch of what path names. IN_EXCL_UNLINK: an entry unlinked from a
- * watched directory is no longer one of its entries, and its name may name another file.
+ * Add or change the watch of what path names. Without IN_EXCL_UNLINK: an entry unlinked
+ * but still open is reported as the BPF side reports it (its inode then is not known).
  */
 static int kev_in_add_watch(struct kev_inotify *ni, const char *path, __u32 mask, __u32 flags)
 {
-	int wd = inotify_add_watch(ni->fd, path, mask | flags | IN_EXCL_UNLINK);
+	int wd = inotify_add_watch(ni->fd, path, mask | flags);
 
 	return wd < 0 ? -errno : wd;
 }

@@ -853,6 +853,30 @@ FS_TEST(k25_closed_descriptor_ends_watch, "K25: closing the watched descriptor e
 	kt_close(q);
 }
 
+FS_TEST(k18_unlinked_open_entry_reported, "K18: an entry unlinked but still open is still "
+					  "reported on its directory when it is written or "
+					  "changed")
+{
+	struct ukevent reg;
+	struct stat sb;
+	char p[PATH_MAX];
+	int q = kt_queue(), fd = create_file(dir, "gone");
+	__u64 ino = ino_of(dir, "gone");
+
+	reg = watch(q, dir, NULL, KEVENT_INODE_MODIFY | KEVENT_INODE_ATTRIB, KEVENT_REQ_ET);
+	path_of(p, dir, "gone");
+	cr_assert_eq(unlink(p), 0);
+	kt_expect_none(q); /* a REMOVE, not asked for */
+	cr_assert_eq(fstat(fd, &sb), 0); /* as in k18_dir_entries_modify_attrib */
+	cr_assert_eq(write(fd, "x", 1), 1);
+	cr_assert_eq(fchmod(fd, 0600), 0);
+	/* Its name is gone: the inotify path cannot look its inode up (removed_child()). */
+	expect(q, &reg, KEVENT_INODE_MODIFY | KEVENT_INODE_ATTRIB, removed_child(q, ino));
+	close(fd);
+	unwatch(q, &reg);
+	kt_close(q);
+}
+
 FS_TEST(k18_renamed_file_stays_watched, "K18: renaming the watched file is ATTRIB, not a "
 				       "deletion; it stays watched until its last name goes")
 {
