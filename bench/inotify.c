@@ -74,7 +74,7 @@ struct run {
 	uint64_t seen[NR_SIDES][MAX_ROUNDS][NR_OPS]; /* 0: not reported */
 	unsigned int extra[NR_SIDES];		     /* events that match no operation */
 	unsigned int lost[NR_SIDES];		     /* overflows: IN_Q_OVERFLOW, log gaps */
-	int backend; /* the path libkevent took: KEVENT_BACKEND_* */
+	int backend;				     /* the path libkevent took: KEVENT_BACKEND_* */
 };
 
 static struct run run;

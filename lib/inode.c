@@ -473,7 +473,7 @@ static void kev_inode_on_rec(void *ctx, const void *data, size_t len)
 	if (!st || st->base.it->gen != rec->gen)
 		return; /* logged for an interest removed since */
 	name = rec->len && len >= offsetof(struct kev_inode_rec, name) + rec->len + 1 ? rec->name
-										     : NULL;
+										      : NULL;
 	name = kev_inode_log(&st->base, rec->event, rec->ino, name, name ? rec->len : 0);
 	/*
 	 * The kernel stamps a change with a fine-grained time only when the inode's times

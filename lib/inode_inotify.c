@@ -24,7 +24,10 @@
  *   its parent is watched too, for IN_DELETE and IN_MOVED_TO of directories. Either makes
  *   a delivery look (KEV_PEND_HUP): fstat() tells (kev_in_complete());
  * - a lost event: the kernel queue overflowed (IN_Q_OVERFLOW). Whose events went is not
- *   known: every interest of the queue gets its whole mask and a gap in its log (K24).
+ *   known: every interest of the queue gets its whole mask and a gap in its log (K24);
+ * - one activity for one queue (K15): each queue's instance sees every change, so every
+ *   queue watching gets it, as with WAKEUP_ALL; within a queue, interests without
+ *   WAKEUP_ALL take turns as on the BPF side.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -78,9 +81,9 @@ struct kev_in_int {
 /* Per queue (q->inotify). */
 struct kev_inotify {
 	int fd;
-	unsigned int users;	/* interests */
-	unsigned int batch;	/* read() calls so far */
-	struct kev_htab wds;	/* kev_in_watch by wd */
+	unsigned int users;  /* interests */
+	unsigned int batch;  /* read() calls so far */
+	struct kev_htab wds; /* kev_in_watch by wd */
 	char buf[KEV_IN_BUF] __attribute__((aligned(__alignof__(struct inotify_event))));
 };
 
@@ -197,8 +200,8 @@ static int kev_in_sync(struct kev_inotify *ni, struct kev_in_watch *w)
 	return wd < 0 ? wd : -EBADF;
 }
 
-static struct kev_in_watch *kev_in_watch_new(struct kev_inotify *ni, int wd, dev_t dev,
-					     ino_t ino, bool dir)
+static struct kev_in_watch *kev_in_watch_new(struct kev_inotify *ni, int wd, dev_t dev, ino_t ino,
+					     bool dir)
 {
 	struct kev_in_watch *w = calloc(1, sizeof(*w));
 
@@ -218,8 +221,8 @@ static struct kev_in_watch *kev_in_watch_new(struct kev_inotify *ni, int wd, dev
 }
 
 /* The watch the kernel gave number wd to, for the inode (dev, ino); NULL: no memory. */
-static struct kev_in_watch *kev_in_watch_get(struct kev_inotify *ni, int wd, dev_t dev,
-					     ino_t ino, bool dir)
+static struct kev_in_watch *kev_in_watch_get(struct kev_inotify *ni, int wd, dev_t dev, ino_t ino,
+					     bool dir)
 {
 	struct kev_in_watch *w = kev_in_find(ni, wd);
 
@@ -324,8 +327,7 @@ static int kev_in_dirfd(struct kev_inotify *ni, struct kev_in_watch *w)
 }
 
 /* The IN_MOVED_TO that goes with the IN_MOVED_FROM e, if the same read() brought it. */
-static const struct inotify_event *kev_in_moved_to(const struct inotify_event *e,
-						   const char *end)
+static const struct inotify_event *kev_in_moved_to(const struct inotify_event *e, const char *end)
 {
 	const char *p = (const char *)(e + 1) + e->len;
 
@@ -389,8 +391,8 @@ static void kev_in_deliver(struct kev_queue *q, struct kev_inotify *ni, struct k
 		struct kev_interest *it = in->base.it;
 		__u32 mine = bits & (it->uk.event | KEV_PEND_HUP);
 
-		if (!mine || !((mine & KEV_PEND_HUP) || (it->uk.req_flags & KEVENT_REQ_WAKEUP_ALL) ||
-			       !chosen++))
+		if (!mine || !((mine & KEV_PEND_HUP) ||
+			       (it->uk.req_flags & KEVENT_REQ_WAKEUP_ALL) || !chosen++))
 			continue;
 		if (x && (x->event & it->uk.event))
 			kev_inode_log(&in->base, x->event, kev_in_entry_ino(ni, x), x->e->name,
@@ -459,8 +461,8 @@ static void kev_in_overflow_node(struct kev_hnode *n, void *q)
 	}
 }
 
-static void kev_in_event(struct kev_queue *q, struct kev_inotify *ni,
-			 const struct inotify_event *e, const char *end)
+static void kev_in_event(struct kev_queue *q, struct kev_inotify *ni, const struct inotify_event *e,
+			 const char *end)
 {
 	struct kev_in_watch *w;
 	struct kev_in_entry x;
@@ -681,11 +683,11 @@ static int kev_in_modify(struct kev_queue *q, struct kev_interest *it)
 }
 
 const struct kev_source kev_inode_sys_source = {
-	.events = KEV_INODE_EVENTS,
-	.add = kev_in_add,
-	.del = kev_in_del,
-	.modify = kev_in_modify,
-	.named = kev_inode_named,
-	.complete = kev_in_complete,
-	.release = kev_in_close,
+    .events = KEV_INODE_EVENTS,
+    .add = kev_in_add,
+    .del = kev_in_del,
+    .modify = kev_in_modify,
+    .named = kev_inode_named,
+    .complete = kev_in_complete,
+    .release = kev_in_close,
 };

@@ -866,7 +866,7 @@ FS_TEST(k18_unlinked_open_entry_reported, "K18: an entry unlinked but still open
 	reg = watch(q, dir, NULL, KEVENT_INODE_MODIFY | KEVENT_INODE_ATTRIB, KEVENT_REQ_ET);
 	path_of(p, dir, "gone");
 	cr_assert_eq(unlink(p), 0);
-	kt_expect_none(q); /* a REMOVE, not asked for */
+	kt_expect_none(q);		 /* a REMOVE, not asked for */
 	cr_assert_eq(fstat(fd, &sb), 0); /* as in k18_dir_entries_modify_attrib */
 	cr_assert_eq(write(fd, "x", 1), 1);
 	cr_assert_eq(fchmod(fd, 0600), 0);
@@ -878,7 +878,7 @@ FS_TEST(k18_unlinked_open_entry_reported, "K18: an entry unlinked but still open
 }
 
 FS_TEST(k18_renamed_file_stays_watched, "K18: renaming the watched file is ATTRIB, not a "
-				       "deletion; it stays watched until its last name goes")
+					"deletion; it stays watched until its last name goes")
 {
 	char p[PATH_MAX], t[PATH_MAX];
 	struct ukevent reg;
