@@ -31,6 +31,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@
  */
 #define KEV_IN_READS	  512
 #define KEV_IN_PAIR_AHEAD 8	/* events looked at for the other half of a rename */
+#define KEV_IN_EVENT_MAX  (sizeof(struct inotify_event) + NAME_MAX + 1)
 /* What a watched directory's parent is watched for: the directory's removal or replacement. */
 #define KEV_IN_PARENT (IN_DELETE | IN_MOVED_TO)
 
@@ -513,6 +515,9 @@ void kev_inotify_dispatch(struct kev_queue *q)
 				break;
 			kev_in_event(q, ni, e, end);
 		}
+		/* Room was left for the longest event: the kernel had no more. */
+		if ((size_t)n <= sizeof(ni->buf) - KEV_IN_EVENT_MAX)
+			return;
 	}
 }
 
