@@ -10,6 +10,9 @@
  *    per-entry view is its entry log (kevent_inode_entries()), read after each event.
  *    Paced (the watchers asleep between operations): also the latency from the start of
  *    each operation to its event in userspace, p50 and p99. Bursts: counts only.
+ *    Each run is made twice: libkevent on its BPF path in this process, then on its
+ *    syscall fallback (inotify itself, K26) in a child process with KEVENT_BACKEND=syscall,
+ *    each against the inotify watcher of its own process.
  * 2. What the inode programs cost per run on a busy tree nobody watches (kernel run-time
  *    statistics, on only while measured), and the wall time of that workload with a queue
  *    open in the process and with none.
@@ -71,7 +74,10 @@ struct run {
 	uint64_t seen[NR_SIDES][MAX_ROUNDS][NR_OPS]; /* 0: not reported */
 	unsigned int extra[NR_SIDES];		     /* events that match no operation */
 	unsigned int lost[NR_SIDES];		     /* overflows: IN_Q_OVERFLOW, log gaps */
+	int backend;				     /* the path libkevent took: KEVENT_BACKEND_* */
 };
+
+static struct run run;
 
 static unsigned int rounds = 250;
 static const char *base = "/var/tmp";
@@ -256,6 +262,7 @@ static void run_script(struct run *r, bool paced)
 	k.reg.id.raw[0] = (__u32)fd;
 	if (fd < 0 || kevent_ctl(k.q, KEVENT_CTL_ADD, 1, &k.reg) != 1 || k.reg.ret_flags)
 		bench_die("KEVENT_INODE watch on %s: %s", r->dir, strerror(errno));
+	r->backend = kevent_backend(k.q, KEVENT_INODE);
 	is.fd = inotify_init1(IN_CLOEXEC);
 	if (is.fd < 0 || inotify_add_watch(is.fd, r->dir,
 					   IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
@@ -299,8 +306,9 @@ static void print_counts(const struct run *r)
 {
 	unsigned int tot[NR_SIDES] = {0}, missed_all = 0;
 
-	printf("\n# %s workload, %u rounds (%u operations) in %s\n", r->paced ? "paced" : "burst",
-	       r->rounds, r->rounds * OPS_PER_ROUND, base);
+	printf("\n# %s workload, %u rounds (%u operations) in %s, libkevent on its %s\n",
+	       r->paced ? "paced" : "burst", r->rounds, r->rounds * OPS_PER_ROUND, base,
+	       r->backend == KEVENT_BACKEND_BPF ? "BPF path" : "syscall fallback (inotify)");
 	printf("%-18s %-14s %-8s %8s %8s %8s %18s\n", "operation", "inotify", "kevent", "script",
 	       "inotify", "kevent", "inotify, not kev");
 	for (int k = 0; k < NR_OPS; k++) {
@@ -450,10 +458,54 @@ static void usage(void)
 	exit(2);
 }
 
+/* What a run on the syscall fallback brings back from its child process. */
+struct fallback_res {
+	double p50[NR_SIDES], p99[NR_SIDES];
+	int backend;
+};
+
+struct fallback_arg {
+	bool paced, print; /* print: the counts of this run */
+};
+
+/*
+ * The path is chosen once per process, by its first queue: a child process that has made
+ * none runs libkevent on its syscall fallback, against an inotify watcher of its own.
+ */
+static void fallback_child(int out, void *arg)
+{
+	const struct fallback_arg *a = arg;
+	struct fallback_res res;
+
+	setenv("KEVENT_BACKEND", "syscall", 1);
+	run_script(&run, a->paced);
+	res.backend = run.backend;
+	for (int s = 0; s < NR_SIDES; s++) {
+		res.p50[s] = latency_us(&run, s, 50);
+		res.p99[s] = latency_us(&run, s, 99);
+	}
+	if (a->print)
+		print_counts(&run);
+	fflush(stdout);
+	if (write(out, &res, sizeof(res)) != sizeof(res))
+		_exit(1);
+}
+
+static void fallback_run(bool paced, bool print, struct fallback_res *res)
+{
+	struct fallback_arg a = {.paced = paced, .print = print};
+
+	if (!bench_child(fallback_child, &a, res, sizeof(*res), 120))
+		bench_die("the syscall fallback's run did not finish");
+	if (res->backend != KEVENT_BACKEND_SYSCALL)
+		bench_die("KEVENT_BACKEND=syscall: KEVENT_INODE took path %d", res->backend);
+}
+
 int main(int argc, char **argv)
 {
 	struct bench_series p50[NR_SIDES] = {0}, p99[NR_SIDES] = {0};
-	static struct run run;
+	struct bench_series fp50[NR_SIDES] = {0}, fp99[NR_SIDES] = {0};
+	struct fallback_res fres;
 	struct bench_opts o;
 	int c;
 
@@ -472,21 +524,37 @@ int main(int argc, char **argv)
 		usage();
 	bench_begin("inotify", &o);
 
-	/* 1. Paced: counts and latency, every run; then one burst for counts under load. */
+	/*
+	 * 1. Paced: counts and latency, every run, the BPF path and the fallback alternating;
+	 * then one burst each for counts under load.
+	 */
 	for (unsigned int r = 0; r < o.runs; r++) {
+		bool last = r + 1 == o.runs;
+
 		run_script(&run, true);
 		for (int s = 0; s < NR_SIDES; s++) {
 			bench_series_add(&p50[s], latency_us(&run, s, 50));
 			bench_series_add(&p99[s], latency_us(&run, s, 99));
 		}
+		if (last)
+			print_counts(&run);
+		fallback_run(true, last, &fres);
+		for (int s = 0; s < NR_SIDES; s++) {
+			bench_series_add(&fp50[s], fres.p50[s]);
+			bench_series_add(&fp99[s], fres.p99[s]);
+		}
 	}
-	print_counts(&run);
 	run_script(&run, false);
 	print_counts(&run);
+	fallback_run(false, true, &fres);
 	bench_report(&(struct bench_row){"inode event latency p50", "us", "inotify", &p50[KEVENT],
 					 &p50[INOTIFY], false});
 	bench_report(&(struct bench_row){"inode event latency p99", "us", "inotify", &p99[KEVENT],
 					 &p99[INOTIFY], false});
+	bench_report(&(struct bench_row){"inode event latency p50, syscall fallback", "us",
+					 "inotify", &fp50[KEVENT], &fp50[INOTIFY], false});
+	bench_report(&(struct bench_row){"inode event latency p99, syscall fallback", "us",
+					 "inotify", &fp99[KEVENT], &fp99[INOTIFY], false});
 
 	/* 2. Cost on activity nobody watches. */
 	cost(&o);

@@ -30,7 +30,7 @@ struct kev_type {
 static const struct kev_type kev_types[KEVENT_MAX] = {
 	[KEVENT_SOCKET] = { &kev_socket_source, &kev_socket_sys_source, KEV_PROGS_SOCKET, true,
 			    true },
-	[KEVENT_INODE] = { &kev_inode_source, NULL, KEV_PROGS_INODE, true, true },
+	[KEVENT_INODE] = { &kev_inode_source, &kev_inode_sys_source, KEV_PROGS_INODE, true, true },
 	[KEVENT_TIMER] = { &kev_timer_source, &kev_timer_sys_source, KEV_PROGS_TIMER, true,
 			   false },
 	[KEVENT_POLL] = { &kev_poll_source },

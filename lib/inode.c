@@ -13,6 +13,10 @@
  *   kev_inode_log; ret_data[0..1] gets the child when the event concerns just one.
  *   The log is also what kevent_inode_entries() reads;
  * - the descriptor: closing it ends the watch silently, as for sockets (K17, K25).
+ *
+ * What does not depend on the path is here too, shared with the inotify fallback
+ * (inode_inotify.c): the watched inode, the entry log and kevent_inode_entries(), the child
+ * an event names, and what a delivery settles (struct kev_inode_base).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,8 +32,6 @@
 #include "internal.h"
 #include "kevent_inode.h"
 
-#define KEV_INODE_EVENTS                                                                           \
-	(KEVENT_INODE_CREATE | KEVENT_INODE_REMOVE | KEVENT_INODE_MODIFY | KEVENT_INODE_ATTRIB)
 #define KEV_INODE_ENTRIES 1024 /* logged entries an interest keeps until they are read */
 #define KEV_NCHILD_MANY	  2    /* several children (or unknown ones) since the last delivery */
 
@@ -48,31 +50,24 @@ struct kev_inode_ent {
 	char *name; /* len bytes and a NUL, or NULL */
 };
 
-/* Per interest (it->priv): what the log said about it. */
+/* Per BPF interest (it->priv): the common part, then where log records find it. */
 struct kev_inode_state {
-	struct kev_hnode by_slot;  /* ino.slots: where log records find it */
-	struct kev_hnode by_ident; /* ino.idents: where kevent_inode_entries() finds it */
-	struct kev_interest *it;
-	const struct kev_queue *q;
+	struct kev_inode_base base;
+	struct kev_hnode by_slot; /* ino.slots */
 	struct kev_inode_key key;
-	dev_t st_dev;
-	ino_t st_ino;
-	/* Since the last delivery: the child concerned, and how many there were. */
-	__u64 child;
-	unsigned int nchild;
-	/* Logged entries not read yet: a ring, grown on demand up to KEV_INODE_ENTRIES. */
-	struct kev_inode_ent *ent;
-	unsigned int head, count, cap;
-	bool gap; /* entries were lost before the oldest one kept */
 };
 
-/* Everything here is process-wide, set up with the first inode interest. */
+/*
+ * Everything here is process-wide: the BPF side's is set up with the first BPF inode
+ * interest, the table of logs with the first inode interest of either path.
+ */
 static struct {
 	pthread_mutex_t lock;
-	unsigned int users;
+	unsigned int users;	/* BPF interests */
+	unsigned int bases;	/* interests of either path */
 	struct kev_htab recs;	/* kev_inoderec by key */
 	struct kev_htab slots;	/* kev_inode_state by slot */
-	struct kev_htab idents; /* kev_inode_state by (queue, id, user) */
+	struct kev_htab idents; /* kev_inode_base by (queue, id, user) */
 	struct kev_inode_ctl *ctl;
 	struct kev_filter filter;
 	struct kev_rb log;
@@ -94,7 +89,7 @@ static bool kev_rec_match(const struct kev_hnode *n, const void *key)
 
 static bool kev_slot_match(const struct kev_hnode *n, const void *key)
 {
-	return kev_container_of(n, struct kev_inode_state, by_slot)->it->slot ==
+	return kev_container_of(n, struct kev_inode_state, by_slot)->base.it->slot ==
 	       *(const __u32 *)key;
 }
 
@@ -110,10 +105,10 @@ static __u64 kev_ident_hash(const struct kev_inode_ident *k)
 
 static bool kev_ident_match(const struct kev_hnode *n, const void *key)
 {
-	const struct kev_inode_state *st = kev_container_of(n, struct kev_inode_state, by_ident);
+	const struct kev_inode_base *b = kev_container_of(n, struct kev_inode_base, by_ident);
 	const struct kev_inode_ident *k = key;
 
-	return st->q == k->q && st->it->uk.id.raw_u64 == k->id && st->it->uk.user_u64 == k->user;
+	return b->q == k->q && b->it->uk.id.raw_u64 == k->id && b->it->uk.user_u64 == k->user;
 }
 
 static void kev_inode_teardown(void)
@@ -125,7 +120,6 @@ static void kev_inode_teardown(void)
 	kev_filter_fini(&ino.filter);
 	kev_htab_free(&ino.recs);
 	kev_htab_free(&ino.slots);
-	kev_htab_free(&ino.idents);
 	ino.ctl = NULL;
 }
 
@@ -149,7 +143,7 @@ static int kev_inode_setup(void)
 	log = kev_kernel_map_fd(KEV_MAP_INODE_LOG);
 	if (ctl < 0 || log < 0)
 		return -EINVAL;
-	if (kev_htab_init(&ino.recs) || kev_htab_init(&ino.slots) || kev_htab_init(&ino.idents)) {
+	if (kev_htab_init(&ino.recs) || kev_htab_init(&ino.slots)) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -272,31 +266,195 @@ static void kev_inode_unwatch(const struct kev_inode_state *st, __u32 slot)
 }
 
 /* Room for one more logged entry: grow, or drop the oldest (the reader sees a gap). */
-static struct kev_inode_ent *kev_inode_entry_new(struct kev_inode_state *st)
+static struct kev_inode_ent *kev_inode_entry_new(struct kev_inode_base *b)
 {
 	struct kev_inode_ent *ent;
 	unsigned int cap;
 
-	if (st->count == st->cap) {
-		cap = st->cap ? 2 * st->cap : 16;
-		ent = st->cap < KEV_INODE_ENTRIES ? malloc(cap * sizeof(*ent)) : NULL;
+	if (b->count == b->cap) {
+		cap = b->cap ? 2 * b->cap : 16;
+		ent = b->cap < KEV_INODE_ENTRIES ? malloc(cap * sizeof(*ent)) : NULL;
 		if (ent) {
-			for (unsigned int i = 0; i < st->count; i++)
-				ent[i] = st->ent[(st->head + i) % st->cap];
-			free(st->ent);
-			st->ent = ent;
-			st->cap = cap;
-			st->head = 0;
+			for (unsigned int i = 0; i < b->count; i++)
+				ent[i] = b->ent[(b->head + i) % b->cap];
+			free(b->ent);
+			b->ent = ent;
+			b->cap = cap;
+			b->head = 0;
 		} else {
-			st->gap = true;
-			if (!st->cap)
+			b->gap = true;
+			if (!b->cap)
 				return NULL;
-			free(st->ent[st->head].name);
-			st->head = (st->head + 1) % st->cap;
-			st->count--;
+			free(b->ent[b->head].name);
+			b->head = (b->head + 1) % b->cap;
+			b->count--;
 		}
 	}
-	return &st->ent[(st->head + st->count++) % st->cap];
+	return &b->ent[(b->head + b->count++) % b->cap];
+}
+
+/*
+ * Log that the entry (ino, name[0..len)) of the watched directory had `event` (one
+ * KEVENT_INODE_* bit); ino 0 and len 0 say "not known". It is also the child the next
+ * event names, when it concerns just that one. Returns the name as kept, or NULL.
+ */
+const char *kev_inode_log(struct kev_inode_base *b, __u32 event, __u64 ino, const char *name,
+			  size_t len)
+{
+	struct kev_inode_ent *e;
+
+	/* ret_data names the child only when the event concerns just one, and a known one. */
+	if (!ino || (b->nchild && b->child != ino)) {
+		b->nchild = KEV_NCHILD_MANY;
+	} else if (!b->nchild) {
+		b->nchild = 1;
+		b->child = ino;
+	}
+	e = kev_inode_entry_new(b);
+	if (!e)
+		return NULL;
+	e->ino = ino;
+	e->event = event;
+	e->len = 0;
+	e->name = NULL;
+	if (name && len && len <= KEVENT_INODE_NAME_MAX && (e->name = strndup(name, len)))
+		e->len = (__u32)strlen(e->name);
+	return e->name;
+}
+
+/* Entries were lost, whose is not known: the reader sees a gap, the event names no child. */
+void kev_inode_log_lost(struct kev_inode_base *b)
+{
+	b->gap = true;
+	b->nchild = KEV_NCHILD_MANY;
+}
+
+/* Take up to max logged entries into buf, the gap marker first. */
+static unsigned int kev_inode_log_read(struct kev_inode_base *b, struct kevent_inode_entry *buf,
+				       unsigned int max)
+{
+	unsigned int got = 0;
+
+	if (b->gap && got < max) {
+		buf[got++] = (struct kevent_inode_entry){.event = 0};
+		b->gap = false;
+	}
+	for (; got < max && b->count; b->count--, got++) {
+		struct kev_inode_ent *e = &b->ent[b->head];
+
+		buf[got].ino = e->ino;
+		buf[got].event = e->event;
+		buf[got].name_len = e->len;
+		memcpy(buf[got].name, e->name ? e->name : "", e->len + 1);
+		free(e->name);
+		b->head = (b->head + 1) % b->cap;
+	}
+	return got;
+}
+
+/* The part of a new inode interest both paths share: see kev_inode_base_new(). */
+static int kev_inode_base_init(struct kev_inode_base *b, struct kev_queue *q,
+			       struct kev_interest *it, void (*catch_up)(struct kev_queue *q))
+{
+	int fd = (int)it->uk.id.raw[0], err = 0;
+	struct stat sb;
+
+	/* fstat() also arms fine-grained timestamps for the first change (see the top). */
+	if (fstat(fd, &sb))
+		return -errno;
+	if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode) && !S_ISLNK(sb.st_mode))
+		return -EINVAL; /* a socket, a pipe, a device: no inode changes to report */
+	b->q = q;
+	b->it = it;
+	b->catch_up = catch_up;
+	b->dev = sb.st_dev;
+	b->ino = sb.st_ino;
+	b->dir = S_ISDIR(sb.st_mode);
+	b->by_ident.hash =
+	    kev_ident_hash(&(struct kev_inode_ident){q, it->uk.id.raw_u64, it->uk.user_u64});
+	pthread_mutex_lock(&ino.lock);
+	if (!ino.bases)
+		err = kev_htab_init(&ino.idents);
+	if (!err)
+		err = kev_htab_insert(&ino.idents, &b->by_ident);
+	if (!err)
+		ino.bases++;
+	else if (!ino.bases)
+		kev_htab_free(&ino.idents);
+	pthread_mutex_unlock(&ino.lock);
+	if (!err) {
+		it->fd = fd;
+		it->priv = b;
+	}
+	return err;
+}
+
+/*
+ * A new inode interest's state on a path: size bytes, its struct kev_inode_base first, set
+ * up as both paths need it (K18, K25): the descriptor must name a directory, a file or a
+ * symbolic link, and kevent_inode_entries() finds its log from now on. catch_up: how the
+ * path brings its unread records into the log (ino.lock and the queue's lock held).
+ * it->priv is the state, it->fd the descriptor; NULL and *err on failure.
+ */
+void *kev_inode_base_new(size_t size, struct kev_queue *q, struct kev_interest *it,
+			 void (*catch_up)(struct kev_queue *q), int *err)
+{
+	struct kev_inode_base *b = calloc(1, size);
+
+	*err = b ? kev_inode_base_init(b, q, it, catch_up) : -ENOMEM;
+	if (*err) {
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+/* Free what kev_inode_base_new() made, and the log with it. */
+void kev_inode_base_free(struct kev_interest *it)
+{
+	struct kev_inode_base *b = it->priv;
+
+	pthread_mutex_lock(&ino.lock);
+	kev_htab_remove(&ino.idents, &b->by_ident);
+	if (!--ino.bases)
+		kev_htab_free(&ino.idents);
+	pthread_mutex_unlock(&ino.lock);
+	for (; b->count; b->count--, b->head = (b->head + 1) % b->cap)
+		free(b->ent[b->head].name);
+	free(b->ent);
+	free(b);
+	it->priv = NULL;
+}
+
+/* The descriptor may have been closed, and its number reused, since the ADD (K25). */
+bool kev_inode_named(const struct kev_interest *it)
+{
+	const struct kev_inode_base *b = it->priv;
+	struct stat sb;
+
+	return b && !fstat(it->fd, &sb) && sb.st_dev == b->dev && sb.st_ino == b->ino;
+}
+
+/*
+ * The last word on an event about to be copied out, on either path: the child concerned
+ * (when just one), or, when the path says it may have been (maybe_gone), the deletion of
+ * the watched inode itself. The caller has brought the log up to date.
+ */
+void kev_inode_settle(struct kev_interest *it, bool maybe_gone)
+{
+	struct kev_inode_base *b = it->priv;
+	__u64 child = b->nchild == 1 ? b->child : 0;
+	struct stat sb;
+
+	b->nchild = 0;
+	it->ret_data[0] = (__u32)child;
+	it->ret_data[1] = (__u32)(child >> 32);
+	if (maybe_gone && !fstat(it->fd, &sb) && !sb.st_nlink) {
+		/* K18: the watched inode itself was deleted: BROKEN once, then gone. */
+		it->ret_flags |= KEVENT_RET_BROKEN;
+		it->ret_data[0] = 0;
+		it->ret_data[1] = (__u32)-ENOENT;
+	}
 }
 
 /* A log record: an entry of a watched directory, as the kernel saw it. */
@@ -304,55 +462,37 @@ static void kev_inode_on_rec(void *ctx, const void *data, size_t len)
 {
 	const struct kev_inode_rec *rec = data;
 	struct kev_inode_state *st;
-	struct kev_inode_ent *e;
 	struct kev_hnode *n;
+	const char *name;
 
 	(void)ctx;
 	if (len < offsetof(struct kev_inode_rec, name))
 		return;
 	n = kev_htab_find(&ino.slots, kev_hash64(rec->slot), kev_slot_match, &rec->slot);
 	st = n ? kev_container_of(n, struct kev_inode_state, by_slot) : NULL;
-	if (!st || st->it->gen != rec->gen)
+	if (!st || st->base.it->gen != rec->gen)
 		return; /* logged for an interest removed since */
-	/* ret_data names the child only when the event concerns just one, and a known one. */
-	if (!rec->ino || (st->nchild && st->child != rec->ino)) {
-		st->nchild = KEV_NCHILD_MANY;
-	} else if (!st->nchild) {
-		st->nchild = 1;
-		st->child = rec->ino;
-	}
-	e = kev_inode_entry_new(st);
-	if (!e)
-		return;
-	e->ino = rec->ino;
-	e->event = rec->event;
-	e->len = 0;
-	e->name = NULL;
-	if (rec->len && rec->len <= KEVENT_INODE_NAME_MAX &&
-	    len >= offsetof(struct kev_inode_rec, name) + rec->len + 1 &&
-	    (e->name = strndup(rec->name, rec->len)))
-		e->len = rec->len;
+	name = rec->len && len >= offsetof(struct kev_inode_rec, name) + rec->len + 1 ? rec->name
+										      : NULL;
+	name = kev_inode_log(&st->base, rec->event, rec->ino, name, name ? rec->len : 0);
 	/*
 	 * The kernel stamps a change with a fine-grained time only when the inode's times
 	 * were read since its last change; otherwise a second change within the same clock
 	 * tick leaves the ctime, and so the tracepoints, alone. Read the entry's times now,
 	 * as the library does for what it watches itself, so its next write shows.
 	 */
-	if (e->name && e->event != KEVENT_INODE_REMOVE &&
-	    (st->it->uk.event & (KEVENT_INODE_MODIFY | KEVENT_INODE_ATTRIB))) {
+	if (name && rec->event != KEVENT_INODE_REMOVE &&
+	    (st->base.it->uk.event & (KEVENT_INODE_MODIFY | KEVENT_INODE_ATTRIB))) {
 		struct stat sb;
 
-		fstatat(st->it->fd, e->name, &sb, AT_SYMLINK_NOFOLLOW);
+		fstatat(st->base.it->fd, name, &sb, AT_SYMLINK_NOFOLLOW);
 	}
 }
 
 static void kev_inode_lost_node(struct kev_hnode *n, void *arg)
 {
-	struct kev_inode_state *st = kev_container_of(n, struct kev_inode_state, by_slot);
-
 	(void)arg;
-	st->gap = true;
-	st->nchild = KEV_NCHILD_MANY;
+	kev_inode_log_lost(&kev_container_of(n, struct kev_inode_state, by_slot)->base);
 }
 
 /* Move what the kernel logged into the interests (ino.lock held). */
@@ -370,71 +510,47 @@ static void kev_inode_drain(void)
 	}
 }
 
+/* kevent_inode_entries() of a BPF interest: the kernel's log is process-wide. */
+static void kev_inode_catch_up(struct kev_queue *q)
+{
+	(void)q;
+	kev_inode_drain();
+}
+
 /* The kernel encodes devices as major << 20 | minor, not as st_dev. */
 static __u32 kev_kdev(dev_t dev)
 {
 	return (major(dev) << 20) | minor(dev);
 }
 
+/* Undo the BPF side of an interest (ino.lock held). */
 static void kev_inode_forget(struct kev_inode_state *st)
 {
 	kev_htab_remove(&ino.slots, &st->by_slot);
-	kev_htab_remove(&ino.idents, &st->by_ident);
-	for (; st->count; st->count--, st->head = (st->head + 1) % st->cap)
-		free(st->ent[st->head].name);
-	free(st->ent);
-	free(st);
 	if (!--ino.users)
 		kev_inode_teardown();
 }
 
-static int kev_inode_add(struct kev_queue *q, struct kev_interest *it)
+/* The BPF side of a new interest: its slot, and its watch in kev_inodes (ino.lock held). */
+static int kev_inode_arm(struct kev_queue *q, struct kev_interest *it, struct kev_inode_state *st)
 {
-	int fd = (int)it->uk.id.raw[0], err;
-	struct kev_inode_state *st;
-	struct stat sb;
+	int err = 0;
 
-	/* fstat() also arms fine-grained timestamps for the first change (see the top). */
-	if (fstat(fd, &sb))
-		return -errno;
-	if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode) && !S_ISLNK(sb.st_mode))
-		return -EINVAL; /* a socket, a pipe, a device: no inode changes to report */
-	st = calloc(1, sizeof(*st));
-	if (!st)
-		return -ENOMEM;
-	pthread_mutex_lock(&ino.lock);
-	if (!ino.users && (err = kev_inode_setup())) {
-		pthread_mutex_unlock(&ino.lock);
-		free(st);
+	if (!ino.users && (err = kev_inode_setup()))
 		return err;
-	}
 	ino.users++;
-	st->it = it;
-	st->q = q;
-	st->st_dev = sb.st_dev;
-	st->st_ino = sb.st_ino;
-	st->key.dev = kev_kdev(sb.st_dev);
-	st->key.ino = sb.st_ino;
-	it->fd = fd;
-	it->priv = st;
+	st->key.dev = kev_kdev(st->base.dev);
+	st->key.ino = st->base.ino;
 	err = kev_slot_alloc(it);
 	if (!err) {
 		st->by_slot.hash = kev_hash64(it->slot);
-		st->by_ident.hash = kev_ident_hash(
-		    &(struct kev_inode_ident){q, it->uk.id.raw_u64, it->uk.user_u64});
 		err = kev_htab_insert(&ino.slots, &st->by_slot);
-		if (!err)
-			err = kev_htab_insert(&ino.idents, &st->by_ident);
 	}
 	if (!err)
 		err = kev_inode_watch(q, it);
-	if (err) {
+	if (err)
 		kev_inode_forget(st); /* removing what was not inserted is harmless */
-		it->priv = NULL;
-	}
-	pthread_mutex_unlock(&ino.lock);
-	/* On its number's node: the sweep finds it once the descriptor is closed (K18, K25). */
-	return err ? err : kev_fdwatch_add(q, it, 0);
+	return err;
 }
 
 static void kev_inode_del(struct kev_queue *q, struct kev_interest *it)
@@ -447,8 +563,30 @@ static void kev_inode_del(struct kev_queue *q, struct kev_interest *it)
 	pthread_mutex_lock(&ino.lock);
 	kev_inode_unwatch(st, it->slot);
 	kev_inode_forget(st);
-	it->priv = NULL;
 	pthread_mutex_unlock(&ino.lock);
+	kev_inode_base_free(it);
+}
+
+static int kev_inode_add(struct kev_queue *q, struct kev_interest *it)
+{
+	struct kev_inode_state *st;
+	int err;
+
+	st = kev_inode_base_new(sizeof(*st), q, it, kev_inode_catch_up, &err);
+	if (!st)
+		return err;
+	pthread_mutex_lock(&ino.lock);
+	err = kev_inode_arm(q, it, st);
+	pthread_mutex_unlock(&ino.lock);
+	if (err) {
+		kev_inode_base_free(it);
+		return err;
+	}
+	/* On its number's node: the sweep finds it once the descriptor is closed (K18, K25). */
+	err = kev_fdwatch_add(q, it, 0);
+	if (err)
+		kev_inode_del(q, it);
+	return err;
 }
 
 static int kev_inode_modify(struct kev_queue *q, struct kev_interest *it)
@@ -461,45 +599,24 @@ static int kev_inode_modify(struct kev_queue *q, struct kev_interest *it)
 	return err;
 }
 
-/* The descriptor may have been closed, and its number reused, since the ADD. */
-static bool kev_inode_named(const struct kev_interest *it)
-{
-	const struct kev_inode_state *st = it->priv;
-	struct stat sb;
-
-	return st && !fstat(it->fd, &sb) && sb.st_dev == st->st_dev && sb.st_ino == st->st_ino;
-}
-
 /*
  * Called by the core right before it copies an event out: the one point where the source
  * sees a delivery, so the event is completed here (the child concerned, or the deletion of
- * the watched inode itself).
+ * the watched inode itself), once the kernel's log is read.
  */
 static void kev_inode_complete(struct kev_interest *it)
 {
-	struct kev_inode_state *st = it->priv;
-	struct stat sb;
-	__u64 child;
-
 	pthread_mutex_lock(&ino.lock);
 	kev_inode_drain();
-	child = st->nchild == 1 ? st->child : 0;
-	st->nchild = 0;
 	pthread_mutex_unlock(&ino.lock);
-	it->ret_data[0] = (__u32)child;
-	it->ret_data[1] = (__u32)(child >> 32);
-	if (!fstat(it->fd, &sb) && !sb.st_nlink) {
-		/* K18: the watched inode itself was deleted: BROKEN once, then gone. */
-		it->ret_flags |= KEVENT_RET_BROKEN;
-		it->ret_data[0] = 0;
-		it->ret_data[1] = (__u32)-ENOENT;
-	}
+	/* Always: the fstat() also arms fine-grained timestamps for the next change. */
+	kev_inode_settle(it, true);
 }
 
 KEV_API int kevent_inode_entries(int kevent_fd, const struct ukevent *ev,
 				 struct kevent_inode_entry *buf, unsigned int max)
 {
-	struct kev_inode_state *st = NULL;
+	struct kev_inode_base *b = NULL;
 	struct kev_hnode *n = NULL;
 	struct kev_inode_ident k;
 	unsigned int got = 0;
@@ -514,30 +631,18 @@ KEV_API int kevent_inode_entries(int kevent_fd, const struct ukevent *ev,
 	k = (struct kev_inode_ident){q, ev->id.raw_u64, ev->user_u64};
 	pthread_mutex_lock(&q->lock);
 	pthread_mutex_lock(&ino.lock);
-	if (ino.users)
+	if (ino.bases)
 		n = kev_htab_find(&ino.idents, kev_ident_hash(&k), kev_ident_match, &k);
 	if (n) {
-		st = kev_container_of(n, struct kev_inode_state, by_ident);
-		kev_inode_drain();
-		if (st->gap && got < max) {
-			buf[got++] = (struct kevent_inode_entry){.event = 0};
-			st->gap = false;
-		}
-		for (; got < max && st->count; st->count--, got++) {
-			struct kev_inode_ent *e = &st->ent[st->head];
-
-			buf[got].ino = e->ino;
-			buf[got].event = e->event;
-			buf[got].name_len = e->len;
-			memcpy(buf[got].name, e->name ? e->name : "", e->len + 1);
-			free(e->name);
-			st->head = (st->head + 1) % st->cap;
-		}
+		b = kev_container_of(n, struct kev_inode_base, by_ident);
+		b->catch_up(q);
+		got = kev_inode_log_read(b, buf, max);
 	}
 	pthread_mutex_unlock(&ino.lock);
+	kev_kick_update(q); /* a catch-up may have found events: a sleeper takes them */
 	pthread_mutex_unlock(&q->lock);
 	kev_queue_put(q);
-	return st ? (int)got : kev_err(-ENOENT);
+	return b ? (int)got : kev_err(-ENOENT);
 }
 
 const struct kev_source kev_inode_source = {

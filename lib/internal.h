@@ -35,6 +35,7 @@
 #define KEV_EP_RING	0
 #define KEV_EP_KICK	1
 #define KEV_EP_TIMER	2 /* timer_fd.c: the timerfd of the queue's fallback timers */
+#define KEV_EP_INOTIFY	3 /* the queue's inotify instance (inode_inotify.c) */
 
 static inline __u64 kev_clock_ns(clockid_t clock)
 {
@@ -206,6 +207,7 @@ struct kev_queue {
 	struct ukevent *ctl_entry;	/* the kevent_ctl() entry being applied */
 	__u32 ctl_seq;
 	struct kev_aio *aio;		/* aio.c: the queue's aio_sendfile engine, or NULL */
+	struct kev_inotify *inotify;	/* inode_inotify.c: KEVENT_INODE on inotify, or NULL */
 };
 
 /* fork.c: what a fork() child does with the parent's state (K6). */
@@ -328,6 +330,7 @@ extern const struct kev_source kev_inode_source;
 
 extern const struct kev_source kev_socket_sys_source;
 extern const struct kev_source kev_timer_sys_source;
+extern const struct kev_source kev_inode_sys_source;
 
 /* timer_fd.c: the queue's timerfd expired (KEV_EP_TIMER); queue lock held */
 void kev_timer_sys_expire(struct kev_queue *q);
@@ -337,6 +340,44 @@ void kev_timer_sys_forget(struct kev_queue *q);
 /* socket.c: what K17 says of a socket, on either path (socket_epoll.c) */
 short kev_sock_pollmask(const struct kev_interest *it);
 __u32 kev_sock_classify(struct kev_interest *it, short revents);
+
+/*
+ * inode.c: what a KEVENT_INODE interest keeps on either path (K18, K26), the BPF side's or
+ * inotify's (inode_inotify.c): the watched inode, the log of its changed entries that
+ * kevent_inode_entries() reads, and the child its next event names. A path's own state
+ * (it->priv) begins with it.
+ */
+#define KEV_INODE_EVENTS                                                                           \
+	(KEVENT_INODE_CREATE | KEVENT_INODE_REMOVE | KEVENT_INODE_MODIFY | KEVENT_INODE_ATTRIB)
+
+struct kev_inode_ent;
+struct kev_inode_base {
+	struct kev_hnode by_ident; /* kevent_inode_entries() finds it by (queue, id, user) */
+	const struct kev_queue *q;
+	struct kev_interest *it;
+	/* Bring what the path has not logged yet into the log: ino.lock and q->lock held. */
+	void (*catch_up)(struct kev_queue *q);
+	dev_t dev;
+	ino_t ino;
+	bool dir;
+	__u64 child;		   /* since the last delivery: the child concerned ... */
+	unsigned int nchild;	   /* ... and how many (2: several, or unknown ones) */
+	struct kev_inode_ent *ent; /* entries not read yet: a ring of up to 1,024 */
+	unsigned int head, count, cap;
+	bool gap; /* entries were lost before the oldest one kept */
+};
+
+void *kev_inode_base_new(size_t size, struct kev_queue *q, struct kev_interest *it,
+			 void (*catch_up)(struct kev_queue *q), int *err);
+void kev_inode_base_free(struct kev_interest *it);
+const char *kev_inode_log(struct kev_inode_base *b, __u32 event, __u64 ino, const char *name,
+			  size_t len);
+void kev_inode_log_lost(struct kev_inode_base *b);
+bool kev_inode_named(const struct kev_interest *it);
+void kev_inode_settle(struct kev_interest *it, bool maybe_gone);
+
+/* inode_inotify.c: the queue's inotify instance is readable (ready.c). */
+void kev_inotify_dispatch(struct kev_queue *q);
 
 /* poll.c: descriptor watches shared by KEVENT_POLL and KEVENT_PIPE */
 int kev_pollfd_add(struct kev_queue *q, struct kev_interest *it, __u32 epoll_events);

@@ -121,7 +121,15 @@ static void kev_on_record(void *ctx, const void *rec, size_t len)
 		it->ret_data[0] = e->ret_data[0];
 		kev_fire(q, it, e->event);
 	} else {
-		kev_fire(q, it, kev_slot_clear(it));
+		__u32 bits = kev_slot_clear(it);
+
+		/*
+		 * A kernel side that does not look at the descriptor (inodes) may report an
+		 * object whose descriptor was closed just before: the delivery checks (K25).
+		 */
+		if (bits && it->src->named && !it->src->kernel_checks_fd)
+			bits |= KEV_PEND_VERIFY;
+		kev_fire(q, it, bits);
 	}
 }
 
@@ -139,10 +147,14 @@ static void kev_rescan_node(struct kev_hnode *n, void *q)
 void kev_dispatch(struct kev_queue *q, const struct epoll_event *ev, int n)
 {
 	for (int i = 0; i < n; i++) {
-		if (ev[i].data.u64 == KEV_EP_TIMER)
+		__u64 tag = ev[i].data.u64;
+
+		if (tag == KEV_EP_TIMER)
 			kev_timer_sys_expire(q);
-		else if (ev[i].data.u64 != KEV_EP_RING && ev[i].data.u64 != KEV_EP_KICK)
-			kev_fdwatch_dispatch(q, ev[i].data.u64, ev[i].events);
+		else if (tag == KEV_EP_INOTIFY)
+			kev_inotify_dispatch(q);
+		else if (tag != KEV_EP_RING && tag != KEV_EP_KICK)
+			kev_fdwatch_dispatch(q, tag, ev[i].events);
 	}
 }
 

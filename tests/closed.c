@@ -7,6 +7,7 @@
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -106,6 +107,40 @@ Test(closed, k18_inode_closed_released,
 	kt_add(q, uk);
 	close(dir);
 	kt_interests_return_to(q, base);
+	kt_close(q);
+}
+
+Test(closed, k18_inode_number_reused_without_add,
+     .description = "K18/K25: an inode interest whose number now names another directory is "
+		    "delivered for neither directory, and goes")
+{
+	char a[] = "/tmp/kevent-closed-XXXXXX", b[] = "/tmp/kevent-closed-XXXXXX";
+	char pa[64], pb[64];
+	struct ukevent ev, uk = kt_fd_ev(KEVENT_INODE, -1, KEVENT_INODE_CREATE, 0);
+	int q = kt_queue(), da, db;
+	unsigned long long base = kt_interests(q);
+
+	cr_assert_not_null(mkdtemp(a));
+	cr_assert_not_null(mkdtemp(b));
+	da = open(a, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(da, 0);
+	uk.id.raw[0] = (__u32)da;
+	kt_add(q, uk);
+	/* A call now: the sweep has just looked, the delivery's own check must catch it. */
+	cr_assert_eq(kt_get(q, 0, 1, &ev, 0), 0);
+	close(da);
+	db = open(b, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_eq(db, da, "the descriptor number was not reused");
+	snprintf(pa, sizeof(pa), "%s/x", a);
+	snprintf(pb, sizeof(pb), "%s/y", b);
+	close(open(pa, O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+	close(open(pb, O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+	kt_interests_return_to(q, base);
+	unlink(pa);
+	unlink(pb);
+	rmdir(a);
+	rmdir(b);
+	close(db);
 	kt_close(q);
 }
 

@@ -4,6 +4,11 @@
  * in a fresh directory on ext4 (/var/tmp, on the root file system) and on tmpfs
  * (/dev/shm). Child inode numbers are checked against stat(), names against the
  * entry log (kevent_inode_entries()).
+ *
+ * The suite runs on the path the process gets (K26): the BPF programs, or inotify (as
+ * with KEVENT_BACKEND=syscall). Where inotify cannot give what the BPF side gives, the
+ * scenario is in two tests named for their path (bpf, inotify), each of which skips
+ * itself on the other path.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -111,6 +116,35 @@ static __u64 ret_ino(const struct ukevent *ev)
 static struct ukevent inode_ev(int fd, __u32 event, __u32 req_flags)
 {
 	return kt_fd_ev(KEVENT_INODE, fd, event, req_flags);
+}
+
+/* The path KEVENT_INODE takes in this process (K26). */
+static int inode_path(int q)
+{
+	int b = kevent_backend(q, KEVENT_INODE);
+
+	cr_assert(b == KEVENT_BACKEND_BPF || b == KEVENT_BACKEND_SYSCALL, "kevent_backend = %d", b);
+	return b;
+}
+
+/* A test about one path's behaviour: the other path skips it (make test runs it there). */
+static void require_path(int q, int want)
+{
+	if (inode_path(q) == want)
+		return;
+	rm_test_tree(); /* Criterion runs no .fini for a skipped test */
+	cr_skip_test("about the %s path; KEVENT_INODE runs on %s here",
+		     want == KEVENT_BACKEND_BPF ? "BPF" : "inotify",
+		     want == KEVENT_BACKEND_BPF ? "inotify" : "BPF");
+}
+
+/*
+ * The child a REMOVE names: the BPF side sees the removed inode; inotify gives a name,
+ * and a name that is gone has no inode left to look up (0).
+ */
+static __u64 removed_child(int q, __u64 ino)
+{
+	return inode_path(q) == KEVENT_BACKEND_BPF ? ino : 0;
 }
 
 /* Open path (a directory or a file under dir) and watch it; returns the registration. */
@@ -253,11 +287,11 @@ static void touch(const char *dir, const char *name)
 	close(create_file(dir, name));
 }
 
-FS_TEST(k18_create_gives_child, "K18: create, mkdir, mknod, symlink and link give CREATE with "
-				"the child's inode and name")
+FS_TEST(k18_create_gives_child, "K18: create, mkdir, mknod and symlink give CREATE with the "
+				"child's inode and name")
 {
 	struct ukevent reg;
-	char p[PATH_MAX], t[PATH_MAX];
+	char p[PATH_MAX];
 	int q = kt_queue();
 
 	reg = watch(q, dir, NULL, ALL_EV, KEVENT_REQ_ET);
@@ -282,10 +316,33 @@ FS_TEST(k18_create_gives_child, "K18: create, mkdir, mknod, symlink and link giv
 	expect(q, &reg, KEVENT_INODE_CREATE, ino_of(dir, "link"));
 	expect_entry(q, &reg, KEVENT_INODE_CREATE, ino_of(dir, "link"), "link");
 
-	/* A hard link: the new entry is an existing inode, whose link count changed too. */
+	kt_done_watching(q, &reg);
+}
+
+/* Watch dir for everything, create "file" in it, then link it as "hard". */
+static struct ukevent link_in_watched(int q, const char *dir)
+{
+	char p[PATH_MAX], t[PATH_MAX];
+	struct ukevent reg = watch(q, dir, NULL, ALL_EV, KEVENT_REQ_ET);
+
+	touch(dir, "file");
+	expect(q, &reg, KEVENT_INODE_CREATE, ino_of(dir, "file"));
+	expect_entry(q, &reg, KEVENT_INODE_CREATE, ino_of(dir, "file"), "file");
 	path_of(p, dir, "file");
 	path_of(t, dir, "hard");
 	cr_assert_eq(link(p, t), 0);
+	return reg;
+}
+
+FS_TEST(k18_link_gives_child_bpf, "K18 (BPF path): a hard link gives CREATE with the inode, "
+				  "and ATTRIB for its link count")
+{
+	int q = kt_queue();
+	struct ukevent reg;
+
+	require_path(q, KEVENT_BACKEND_BPF);
+	reg = link_in_watched(q, dir);
+	/* A hard link: the new entry is an existing inode, whose link count changed too. */
 	expect(q, &reg, KEVENT_INODE_CREATE | KEVENT_INODE_ATTRIB, ino_of(dir, "file"));
 	{
 		struct kevent_inode_entry e[2];
@@ -303,19 +360,35 @@ FS_TEST(k18_create_gives_child, "K18: create, mkdir, mknod, symlink and link giv
 	kt_done_watching(q, &reg);
 }
 
-FS_TEST(k18_remove_gives_child, "K18: unlink and rmdir give REMOVE with the child's inode and "
-				"name")
+FS_TEST(k18_link_gives_child_inotify, "K18 (inotify path): a hard link gives CREATE with the "
+				      "inode; inotify says nothing of the link count to the "
+				      "directory")
+{
+	int q = kt_queue();
+	struct ukevent reg;
+
+	require_path(q, KEVENT_BACKEND_SYSCALL);
+	reg = link_in_watched(q, dir);
+	expect(q, &reg, KEVENT_INODE_CREATE, ino_of(dir, "file"));
+	expect_entry(q, &reg, KEVENT_INODE_CREATE, ino_of(dir, "hard"), "hard");
+	kt_done_watching(q, &reg);
+}
+
+/*
+ * Watch dir, then unlink "file" and rmdir "sub" in it: each gives REMOVE and is logged with
+ * its name, and with its inode when the path knows it (known), else 0.
+ */
+static void remove_entries(int q, const char *dir, bool known)
 {
 	__u64 file, sub;
 	struct ukevent reg;
 	char p[PATH_MAX];
-	int q = kt_queue();
 
 	touch(dir, "file");
 	path_of(p, dir, "sub");
 	cr_assert_eq(mkdir(p, 0755), 0);
-	file = ino_of(dir, "file");
-	sub = ino_of(dir, "sub");
+	file = known ? ino_of(dir, "file") : 0;
+	sub = known ? ino_of(dir, "sub") : 0;
 	reg = watch(q, dir, NULL, KEVENT_INODE_CREATE | KEVENT_INODE_REMOVE, KEVENT_REQ_ET);
 
 	path_of(p, dir, "file");
@@ -328,6 +401,24 @@ FS_TEST(k18_remove_gives_child, "K18: unlink and rmdir give REMOVE with the chil
 	expect(q, &reg, KEVENT_INODE_REMOVE, sub);
 	expect_entry(q, &reg, KEVENT_INODE_REMOVE, sub, "sub");
 	kt_done_watching(q, &reg);
+}
+
+FS_TEST(k18_remove_gives_child_bpf, "K18 (BPF path): unlink and rmdir give REMOVE with the "
+				    "child's inode and name")
+{
+	int q = kt_queue();
+
+	require_path(q, KEVENT_BACKEND_BPF);
+	remove_entries(q, dir, true);
+}
+
+FS_TEST(k18_remove_gives_name_inotify, "K18 (inotify path): unlink and rmdir give REMOVE and "
+				       "the entry's name; its inode is gone, not known (0)")
+{
+	int q = kt_queue();
+
+	require_path(q, KEVENT_BACKEND_SYSCALL);
+	remove_entries(q, dir, false);
 }
 
 FS_TEST(k18_file_modify_attrib, "K18: a watched file gives MODIFY for writes and truncation, "
@@ -418,11 +509,11 @@ FS_TEST(k18_rename_within, "K18: a rename within a watched directory counts as b
 }
 
 FS_TEST(k18_rename_across, "K18: a rename across watched directories is REMOVE on the old "
-			   "side, CREATE on the new one; one that replaces is both there")
+			   "side, CREATE on the new one, both naming the moved inode")
 {
 	char a[PATH_MAX], b[PATH_MAX], p[PATH_MAX], t[PATH_MAX];
 	struct ukevent ra, rb;
-	__u64 ino, victim;
+	__u64 ino;
 	int q = kt_queue();
 
 	path_of(a, dir, "a");
@@ -440,30 +531,89 @@ FS_TEST(k18_rename_across, "K18: a rename across watched directories is REMOVE o
 	expect_pair(q, &ra, KEVENT_INODE_REMOVE, ino, &rb, KEVENT_INODE_CREATE, ino);
 	expect_entry(q, &ra, KEVENT_INODE_REMOVE, ino, "x");
 	expect_entry(q, &rb, KEVENT_INODE_CREATE, ino, "y");
-
-	/* Back, over an existing entry: the target loses one inode and gains another. */
-	touch(a, "z");
-	expect(q, &ra, KEVENT_INODE_CREATE, ino_of(a, "z"));
-	victim = ino_of(a, "z");
-	expect_entry(q, &ra, KEVENT_INODE_CREATE, victim, "z");
-	path_of(t, a, "z");
-	path_of(p, b, "y");
-	cr_assert_eq(rename(p, t), 0);
-	/* The target lost one inode and gained another: no single child to name. */
-	expect_pair(q, &rb, KEVENT_INODE_REMOVE, ino, &ra,
-		    KEVENT_INODE_CREATE | KEVENT_INODE_REMOVE, 0);
-	expect_entry(q, &rb, KEVENT_INODE_REMOVE, ino, "y");
-	/* Which of the two the file system timestamps first varies (ext4, tmpfs). */
-	expect_entries(q, &ra,
-		       (struct kevent_inode_entry[]){
-			   {.event = KEVENT_INODE_REMOVE, .ino = victim, .name = "z"},
-			   {.event = KEVENT_INODE_CREATE, .ino = ino, .name = "z"}},
-		       2);
 	expect_no_entry(q, &ra);
 	expect_no_entry(q, &rb);
 	unwatch(q, &ra);
 	unwatch(q, &rb);
 	kt_close(q);
+}
+
+/* b/y renamed over a/z. */
+struct rename_over {
+	struct ukevent ra, rb; /* watching the target directory a, the source b */
+	__u64 ino, victim;     /* the moved inode, the one it replaces */
+};
+
+/*
+ * Watch a and b, create b/y and a/z, then rename b/y over a/z. As in k18_rename_across,
+ * every entry is made while watched.
+ */
+static void rename_over(int q, const char *dir, struct rename_over *r)
+{
+	char a[PATH_MAX], b[PATH_MAX], p[PATH_MAX], t[PATH_MAX];
+
+	path_of(a, dir, "a");
+	path_of(b, dir, "b");
+	cr_assert_eq(mkdir(a, 0755), 0);
+	cr_assert_eq(mkdir(b, 0755), 0);
+	r->ra = watch(q, a, NULL, KEVENT_INODE_CREATE | KEVENT_INODE_REMOVE, KEVENT_REQ_ET);
+	r->rb = watch(q, b, NULL, KEVENT_INODE_CREATE | KEVENT_INODE_REMOVE, KEVENT_REQ_ET);
+	touch(b, "y");
+	r->ino = ino_of(b, "y");
+	expect(q, &r->rb, KEVENT_INODE_CREATE, r->ino);
+	expect_entry(q, &r->rb, KEVENT_INODE_CREATE, r->ino, "y");
+	touch(a, "z");
+	r->victim = ino_of(a, "z");
+	expect(q, &r->ra, KEVENT_INODE_CREATE, r->victim);
+	expect_entry(q, &r->ra, KEVENT_INODE_CREATE, r->victim, "z");
+	path_of(t, a, "z");
+	path_of(p, b, "y");
+	cr_assert_eq(rename(p, t), 0);
+}
+
+static void rename_over_done(int q, struct rename_over *r)
+{
+	expect_no_entry(q, &r->ra);
+	expect_no_entry(q, &r->rb);
+	unwatch(q, &r->ra);
+	unwatch(q, &r->rb);
+	kt_close(q);
+}
+
+FS_TEST(k18_rename_over_bpf, "K18 (BPF path): a rename over an existing entry is REMOVE on the "
+			     "old side, and both CREATE and REMOVE on the new one")
+{
+	struct rename_over r;
+	int q = kt_queue();
+
+	require_path(q, KEVENT_BACKEND_BPF);
+	rename_over(q, dir, &r);
+	/* The target lost one inode and gained another: no single child to name. */
+	expect_pair(q, &r.rb, KEVENT_INODE_REMOVE, r.ino, &r.ra,
+		    KEVENT_INODE_CREATE | KEVENT_INODE_REMOVE, 0);
+	expect_entry(q, &r.rb, KEVENT_INODE_REMOVE, r.ino, "y");
+	/* Which of the two the file system timestamps first varies (ext4, tmpfs). */
+	expect_entries(q, &r.ra,
+		       (struct kevent_inode_entry[]){
+			   {.event = KEVENT_INODE_REMOVE, .ino = r.victim, .name = "z"},
+			   {.event = KEVENT_INODE_CREATE, .ino = r.ino, .name = "z"}},
+		       2);
+	rename_over_done(q, &r);
+}
+
+FS_TEST(k18_rename_over_inotify, "K18 (inotify path): a rename over an existing entry is "
+				 "REMOVE on the old side, CREATE on the new one; inotify does "
+				 "not report the entry replaced")
+{
+	struct rename_over r;
+	int q = kt_queue();
+
+	require_path(q, KEVENT_BACKEND_SYSCALL);
+	rename_over(q, dir, &r);
+	expect_pair(q, &r.rb, KEVENT_INODE_REMOVE, r.ino, &r.ra, KEVENT_INODE_CREATE, r.ino);
+	expect_entry(q, &r.rb, KEVENT_INODE_REMOVE, r.ino, "y");
+	expect_entry(q, &r.ra, KEVENT_INODE_CREATE, r.ino, "z");
+	rename_over_done(q, &r);
 }
 
 FS_TEST(k18_unwatched_sibling_is_silent, "K18: nothing is delivered for activity in an "
@@ -654,7 +804,7 @@ FS_TEST(k8_modify_changes_mask, "K8: MODIFY replaces an inode interest's event m
 	path_of(p, dir, "new");
 	ino = ino_of(dir, "new");
 	cr_assert_eq(unlink(p), 0);
-	expect(q, &reg, KEVENT_INODE_REMOVE, ino);
+	expect(q, &reg, KEVENT_INODE_REMOVE, removed_child(q, ino));
 	unwatch(q, &reg);
 	kt_close(q);
 }
@@ -702,6 +852,287 @@ FS_TEST(k25_closed_descriptor_ends_watch, "K25: closing the watched descriptor e
 	touch(a, "g");
 	expect(q, &again, KEVENT_INODE_CREATE, ino_of(a, "g"));
 	unwatch(q, &again);
+	kt_close(q);
+}
+
+FS_TEST(k18_unlinked_open_entry_reported, "K18: an entry unlinked but still open is still "
+					  "reported on its directory when it is written or "
+					  "changed")
+{
+	struct ukevent reg;
+	struct stat sb;
+	char p[PATH_MAX];
+	int q = kt_queue(), fd = create_file(dir, "gone");
+	__u64 ino = ino_of(dir, "gone");
+
+	reg = watch(q, dir, NULL, KEVENT_INODE_MODIFY | KEVENT_INODE_ATTRIB, KEVENT_REQ_ET);
+	path_of(p, dir, "gone");
+	cr_assert_eq(unlink(p), 0);
+	kt_expect_none(q);		 /* a REMOVE, not asked for */
+	cr_assert_eq(fstat(fd, &sb), 0); /* as in k18_dir_entries_modify_attrib */
+	cr_assert_eq(write(fd, "x", 1), 1);
+	cr_assert_eq(fchmod(fd, 0600), 0);
+	/* Its name is gone: the inotify path cannot look its inode up (removed_child()). */
+	expect(q, &reg, KEVENT_INODE_MODIFY | KEVENT_INODE_ATTRIB, removed_child(q, ino));
+	close(fd);
+	unwatch(q, &reg);
+	kt_close(q);
+}
+
+FS_TEST(k18_renamed_file_stays_watched, "K18: renaming the watched file is ATTRIB, not a "
+					"deletion; it stays watched until its last name goes")
+{
+	char p[PATH_MAX], t[PATH_MAX];
+	struct ukevent reg;
+	int q = kt_queue(), fd = create_file(dir, "file");
+
+	reg = watch(q, dir, "file", ALL_EV, KEVENT_REQ_ET);
+	path_of(p, dir, "file");
+	path_of(t, dir, "moved");
+	cr_assert_eq(rename(p, t), 0);
+	expect(q, &reg, KEVENT_INODE_ATTRIB, 0);
+	cr_assert_eq(write(fd, "x", 1), 1);
+	expect(q, &reg, KEVENT_INODE_MODIFY, 0);
+	cr_assert_eq(unlink(t), 0);
+	kt_expect_broken_once(q, &reg);
+	close(fd);
+	kt_close(q);
+}
+
+FS_TEST(k18_moved_dir_removed_broken_once, "K18: a watched directory moved to another parent, "
+					   "then removed, delivers BROKEN once, whether the "
+					   "move was seen first or not")
+{
+	char a[PATH_MAX], b[PATH_MAX], p[PATH_MAX], t[PATH_MAX];
+	struct ukevent reg;
+	int q = kt_queue();
+
+	path_of(a, dir, "a");
+	path_of(b, dir, "b");
+	cr_assert_eq(mkdir(a, 0755), 0);
+	cr_assert_eq(mkdir(b, 0755), 0);
+	for (int seen = 1; seen >= 0; seen--) {
+		path_of(p, a, seen ? "seen" : "unseen");
+		path_of(t, b, seen ? "seen" : "unseen");
+		cr_assert_eq(mkdir(p, 0755), 0);
+		reg = watch(q, p, NULL, KEVENT_INODE_CREATE | KEVENT_INODE_REMOVE, KEVENT_REQ_ET);
+		cr_assert_eq(rename(p, t), 0);
+		if (seen)
+			kt_expect_none(q); /* its own metadata changed: not asked for */
+		cr_assert_eq(rmdir(t), 0);
+		kt_expect_broken_once(q, &reg);
+	}
+	kt_close(q);
+}
+
+FS_TEST(k8_two_descriptors_one_inode, "K8, K17: interests on one directory through two "
+				      "descriptors each get what they ask; a REMOVE or a close "
+				      "ends only its own")
+{
+	struct ukevent ra, rb;
+	int q = kt_queue();
+	char p[PATH_MAX];
+	__u64 ino;
+
+	ra = watch(q, dir, NULL, KEVENT_INODE_CREATE, KEVENT_REQ_ET);
+	rb = watch(q, dir, NULL, KEVENT_INODE_REMOVE, KEVENT_REQ_ET);
+	touch(dir, "x");
+	ino = ino_of(dir, "x");
+	expect(q, &ra, KEVENT_INODE_CREATE, ino);
+	expect_entry(q, &ra, KEVENT_INODE_CREATE, ino, "x");
+	path_of(p, dir, "x");
+	cr_assert_eq(unlink(p), 0);
+	expect(q, &rb, KEVENT_INODE_REMOVE, removed_child(q, ino));
+	expect_entry(q, &rb, KEVENT_INODE_REMOVE, removed_child(q, ino), "x");
+
+	kt_done(q, KEVENT_CTL_REMOVE, ra);
+	touch(dir, "y");
+	kt_expect_none(q);
+	close((int)rb.id.raw[0]); /* without REMOVE (K17) */
+	path_of(p, dir, "y");
+	cr_assert_eq(unlink(p), 0);
+	kt_expect_none(q);
+	kt_assert_gone(q, rb);
+	close((int)ra.id.raw[0]);
+	kt_close(q);
+}
+
+/* Events of q until it stays quiet: how many of them are for reg's id. */
+static int count_for(int q, const struct ukevent *reg)
+{
+	struct ukevent ev[16];
+	int n, total = 0;
+
+	while ((n = kt_get(q, 1, 16, ev, KT_QUIET_MS)) > 0)
+		total += kt_count(ev, n, KEVENT_INODE, reg->id.raw_u64);
+	cr_assert_eq(n, 0, "kevent_get_events: %d", n);
+	return total;
+}
+
+FS_TEST(k15_one_interest_per_activity, "K15: without WAKEUP_ALL a creation is delivered to one "
+				       "of a queue's interests on the directory; with it, to "
+				       "each")
+{
+	struct ukevent a, b;
+	int q = kt_queue(), fd;
+
+	fd = open(dir, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	a = inode_ev(fd, KEVENT_INODE_CREATE, KEVENT_REQ_ET);
+	b = a;
+	a.user[0] = 1;
+	b.user[0] = 2;
+	kt_add(q, a);
+	kt_add(q, b);
+	touch(dir, "one");
+	cr_assert_eq(count_for(q, &a), 1, "want one event for one creation");
+	a.req_flags = b.req_flags = KEVENT_REQ_ET | KEVENT_REQ_WAKEUP_ALL;
+	kt_done(q, KEVENT_CTL_MODIFY, a);
+	kt_done(q, KEVENT_CTL_MODIFY, b);
+	touch(dir, "two");
+	cr_assert_eq(count_for(q, &a), 2, "WAKEUP_ALL: want an event for each interest");
+	kt_done(q, KEVENT_CTL_REMOVE, a);
+	kt_done(q, KEVENT_CTL_REMOVE, b);
+	close(fd);
+	kt_close(q);
+}
+
+/* Two queues watch dir for CREATE without WAKEUP_ALL; one creation: how many events. */
+static int two_queues_one_creation(const char *dir, int want_path)
+{
+	struct ukevent ra, rb;
+	int qa = kt_queue(), qb = kt_queue(), n;
+
+	require_path(qa, want_path);
+	ra = watch(qa, dir, NULL, KEVENT_INODE_CREATE, KEVENT_REQ_ET);
+	rb = watch(qb, dir, NULL, KEVENT_INODE_CREATE, KEVENT_REQ_ET);
+	touch(dir, "one");
+	n = count_for(qa, &ra) + count_for(qb, &rb);
+	unwatch(qa, &ra);
+	unwatch(qb, &rb);
+	kt_close(qa);
+	kt_close(qb);
+	return n;
+}
+
+FS_TEST(k15_queues_share_activity_bpf, "K15 (BPF path): without WAKEUP_ALL a creation is "
+				       "delivered to one of the queues watching the directory")
+{
+	cr_assert_eq(two_queues_one_creation(dir, KEVENT_BACKEND_BPF), 1);
+}
+
+FS_TEST(k15_every_queue_sees_activity_inotify, "K15 (inotify path): every queue watching the "
+					       "directory gets a creation, as with WAKEUP_ALL: "
+					       "each has an inotify instance of its own")
+{
+	cr_assert_eq(two_queues_one_creation(dir, KEVENT_BACKEND_SYSCALL), 2);
+}
+
+FS_TEST(k18_entries_read_before_the_wait, "K18, K2: reading the log before the event is taken "
+					  "hides it from no waiting thread")
+{
+	struct kt_getter g;
+	struct ukevent reg;
+	int q = kt_queue();
+
+	reg = watch(q, dir, NULL, KEVENT_INODE_CREATE, KEVENT_REQ_ET);
+	kt_getter_start(&g, q, 1, KT_WAIT_MS);
+	kt_getter_parked(&g);
+	touch(dir, "f");
+	expect_entry(q, &reg, KEVENT_INODE_CREATE, ino_of(dir, "f"), "f");
+	cr_assert(kt_join_within(g.th, KT_WAIT_MS), "the waiting thread never returned");
+	cr_assert_eq(g.ret, 1, "kevent_get_events = %d", g.ret);
+	cr_assert_eq(g.buf[0].event, KEVENT_INODE_CREATE);
+	cr_assert_eq(ret_ino(&g.buf[0]), ino_of(dir, "f"));
+	kt_done_watching(q, &reg);
+}
+
+static unsigned int inotify_queue_max(void)
+{
+	FILE *f = fopen("/proc/sys/fs/inotify/max_queued_events", "r");
+	unsigned int n = 0;
+
+	cr_assert_not_null(f);
+	cr_assert_eq(fscanf(f, "%u", &n), 1);
+	fclose(f);
+	return n;
+}
+
+FS_TEST(k24_queue_overflow_reported_inotify, "K24 (inotify path): an overflow of the kernel's "
+					     "event queue gives every interest of the queue its "
+					     "events and a gap in its log")
+{
+	static struct kevent_inode_entry log[2048];
+	char a[PATH_MAX], b[PATH_MAX];
+	struct ukevent ev[16], ra, rb;
+	int q = kt_queue(), n, got_a = 0, got_b = 0;
+	unsigned int max;
+
+	require_path(q, KEVENT_BACKEND_SYSCALL);
+	max = inotify_queue_max();
+	if (max > 100000) {
+		rm_test_tree();
+		cr_skip_test("fs.inotify.max_queued_events is %u: too many files to fill it", max);
+	}
+	path_of(a, dir, "a");
+	path_of(b, dir, "b");
+	cr_assert_eq(mkdir(a, 0755), 0);
+	cr_assert_eq(mkdir(b, 0755), 0);
+	ra = watch(q, a, NULL, KEVENT_INODE_CREATE, KEVENT_REQ_ET);
+	rb = watch(q, b, NULL, KEVENT_INODE_CREATE | KEVENT_INODE_REMOVE, KEVENT_REQ_ET);
+	/* Nobody reads meanwhile: the queue fills, then the kernel drops what comes. */
+	burst(a, "f", (int)max + 16);
+	touch(b, "lost");
+	while ((n = kt_get(q, 1, 16, ev, KT_QUIET_MS)) > 0) {
+		for (int i = 0; i < n; i++) {
+			bool is_b = ev[i].id.raw_u64 == rb.id.raw_u64;
+
+			got_a += !is_b;
+			got_b += is_b;
+			cr_assert_eq(ev[i].event, is_b ? rb.event : ra.event, "event %#x",
+				     ev[i].event);
+			cr_assert_eq(ev[i].ret_flags, 0);
+			/* What was lost is not known: no child is named. */
+			cr_assert_eq(ret_ino(&ev[i]), 0);
+		}
+	}
+	cr_assert_eq(got_a, 1, "%d events for the overflowing directory", got_a);
+	cr_assert_eq(got_b, 1, "%d events for the quiet one, want the overflow's", got_b);
+	n = kevent_inode_entries(q, &rb, log, 8);
+	cr_assert_eq(n, 1, "%d entries, want only the gap marker", n);
+	cr_assert_eq(log[0].event, 0);
+	n = kevent_inode_entries(q, &ra, log, 2048);
+	cr_assert_gt(n, 1);
+	cr_assert_eq(log[0].event, 0, "want a gap marker first, got event %#x", log[0].event);
+	/* It goes on. */
+	touch(b, "after");
+	expect(q, &rb, KEVENT_INODE_CREATE, ino_of(b, "after"));
+	expect_entry(q, &rb, KEVENT_INODE_CREATE, ino_of(b, "after"), "after");
+	unwatch(q, &ra);
+	unwatch(q, &rb);
+	kt_close(q);
+}
+
+FS_TEST(k26_instance_goes_with_last_interest_inotify, "K26 (inotify path): a queue holds one "
+						      "inotify instance while it has inode "
+						      "interests, and none after")
+{
+	char a[PATH_MAX];
+	struct ukevent ra, rb;
+	int q = kt_queue(), base;
+
+	require_path(q, KEVENT_BACKEND_SYSCALL);
+	path_of(a, dir, "a");
+	cr_assert_eq(mkdir(a, 0755), 0);
+	base = kt_fd_count();
+	ra = watch(q, dir, NULL, KEVENT_INODE_CREATE, KEVENT_REQ_ET);
+	rb = watch(q, a, NULL, KEVENT_INODE_CREATE, KEVENT_REQ_ET);
+	/* The two descriptors watched, and the instance. */
+	cr_assert_eq(kt_fd_count(), base + 3);
+	unwatch(q, &ra);
+	cr_assert_eq(kt_fd_count(), base + 2);
+	unwatch(q, &rb);
+	cr_assert_eq(kt_fd_count(), base);
 	kt_close(q);
 }
 
