@@ -21,6 +21,7 @@ LIB_OBJS := $(patsubst lib/%.c,$(OUTPUT)/lib/%.o,$(LIB_SRCS))
 TEST_SRCS := $(wildcard tests/*.c)
 EX_SRCS	:= $(wildcard examples/*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
+KCTL_SRCS := $(wildcard tools/keventctl/*.c)
 
 INCLUDES := -Iinclude -Ibpf -I$(OUTPUT)
 CFLAGS	?= -g -O2
@@ -46,7 +47,7 @@ endif
 
 .PHONY: all deps test asan demo bench bench-timers bench-inotify bench-aio vmlinux clean format
 
-all: deps lib
+all: deps lib $(OUTPUT)/keventctl
 
 .PHONY: lib
 lib: $(OUTPUT)/libkevent.a $(OUTPUT)/libkevent.so $(OUTPUT)/libkevent-uninstalled.pc
@@ -121,12 +122,22 @@ $(OUTPUT)/libkevent-uninstalled.pc: Makefile | $(OUTPUT)
 		"Libs: -L\$${libdir} -Wl,-rpath,\$${libdir} -lkevent" \
 		"Libs.private: $(LIBS)" > $@
 
+# keventctl(8): the library's public API and libbpf, and the map layouts of bpf/kev_shared.h
+# (a layout change breaks this build rather than its output). Linked with the static library:
+# the installed tool needs no libkevent.so at run time.
+$(OUTPUT)/keventctl: $(KCTL_SRCS) tools/keventctl/keventctl.h bpf/kev_shared.h include/kevent.h \
+		include/ukevent.h include/kevent_inode.h $(OUTPUT)/libkevent.a
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(APP_CFLAGS) -Ibpf -Itools/keventctl -o $@ $(KCTL_SRCS) $(OUTPUT)/libkevent.a \
+		$(LIBS)
+
 # Tests: one Criterion binary. Run as root; under CI=true a skip is a failure.
 # The suite runs the examples too (tests/examples.c).
 EX_BINS	:= $(patsubst examples/%.c,$(OUTPUT)/%,$(EX_SRCS))
 TEST_CFLAGS := -Wno-missing-field-initializers -DKT_BUILD_DIR='"$(abspath $(OUTPUT))"'
 
-$(OUTPUT)/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(OUTPUT)/libkevent.a $(EX_BINS)
+$(OUTPUT)/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(OUTPUT)/libkevent.a $(EX_BINS) \
+		$(OUTPUT)/keventctl
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(APP_CFLAGS) $(TEST_CFLAGS) -o $@ $(TEST_SRCS) \
 		$(OUTPUT)/libkevent.a -lcriterion $(LIBS)
@@ -143,7 +154,8 @@ $(OUTPUT)/asan/lib/%.o: lib/%.c $(wildcard lib/*.h) include/kevent.h include/uke
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(LIB_CFLAGS) $(SAN) -c $< -o $@
 
-$(OUTPUT)/asan/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(ASAN_OBJS) $(EX_BINS)
+$(OUTPUT)/asan/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(ASAN_OBJS) $(EX_BINS) \
+		$(OUTPUT)/keventctl
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(APP_CFLAGS) $(SAN) $(TEST_CFLAGS) -o $@ $(TEST_SRCS) \
 		$(ASAN_OBJS) -lcriterion $(LIBS)
@@ -166,7 +178,8 @@ vmlinux:
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux.h
 
 format:
-	$(Q)clang-format -i include/*.h bpf/*.[ch] lib/*.[ch] tests/*.[ch] examples/*.c
+	$(Q)clang-format -i include/*.h bpf/*.[ch] lib/*.[ch] tests/*.[ch] examples/*.c \
+		tools/keventctl/*.[ch]
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))
