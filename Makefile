@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 # libkevent: `make` builds into build/, `make test` runs the Criterion suite (as root),
 # `make asan` the same under ASan+UBSan, `make demo` the echo server, `make bench` the
-# benchmarks. V=1 shows the commands.
+# benchmarks, `make install` / `make uninstall` (PREFIX, LIBDIR, INCLUDEDIR, MANDIR, SBINDIR,
+# DESTDIR). V=1 shows the commands.
 
 OUTPUT	:= build
 CLANG	?= clang
@@ -13,6 +14,13 @@ ARCH	:= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 VERSION	:= 0.1.0
 SOMAJOR	:= 0
 SONAME	:= libkevent.so.$(SOMAJOR)
+
+PREFIX	?= /usr/local
+LIBDIR	?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR	?= $(PREFIX)/share/man
+SBINDIR	?= $(PREFIX)/sbin
+INSTALL	?= install
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
@@ -45,7 +53,8 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all deps test asan demo bench bench-timers bench-inotify bench-aio vmlinux clean format
+.PHONY: all deps test asan demo bench bench-timers bench-inotify bench-aio vmlinux clean format \
+	install uninstall
 
 all: deps lib $(OUTPUT)/keventctl
 
@@ -114,13 +123,18 @@ $(OUTPUT)/libkevent.so: $(LIB_OBJS) lib/libkevent.map
 	$(Q)ln -sf libkevent.so.$(VERSION) $(OUTPUT)/$(SONAME)
 	$(Q)ln -sf $(SONAME) $@
 
+# The pkg-config file: $(call kev_pc,libdir,includedir,extra Libs). libbpf's own .pc brings
+# libelf and zlib for a static link (pkg-config --static).
+comma	:= ,
+kev_pc = printf '%s\n' "libdir=$(1)" "includedir=$(2)" "" \
+	"Name: libkevent" "Description: the kevent event queue on eBPF" \
+	"Version: $(VERSION)" \
+	"Requires.private: libbpf" "Cflags: -I\$${includedir}" \
+	"Libs: -L\$${libdir} $(3)-lkevent" "Libs.private: -lpthread"
+
 $(OUTPUT)/libkevent-uninstalled.pc: Makefile | $(OUTPUT)
 	$(call msg,GEN,$@)
-	$(Q)printf '%s\n' "libdir=$(abspath $(OUTPUT))" "includedir=$(abspath include)" "" \
-		"Name: libkevent" "Description: the kevent event queue on eBPF" \
-		"Version: $(VERSION)" "Cflags: -I\$${includedir}" \
-		"Libs: -L\$${libdir} -Wl,-rpath,\$${libdir} -lkevent" \
-		"Libs.private: $(LIBS)" > $@
+	$(Q)$(call kev_pc,$(abspath $(OUTPUT)),$(abspath include),-Wl$(comma)-rpath$(comma)\$${libdir} ) > $@
 
 # keventctl(8): the library's public API and libbpf, and the map layouts of bpf/kev_shared.h
 # (a layout change breaks this build rather than its output). Linked with the static library:
@@ -131,13 +145,49 @@ $(OUTPUT)/keventctl: $(KCTL_SRCS) tools/keventctl/keventctl.h bpf/kev_shared.h i
 	$(Q)$(CC) $(APP_CFLAGS) -Ibpf -Itools/keventctl -o $@ $(KCTL_SRCS) $(OUTPUT)/libkevent.a \
 		$(LIBS)
 
+# make install: what a program needs to build against libkevent (the public headers only,
+# the static and shared library, libkevent.pc), keventctl, and the man pages. make uninstall
+# removes exactly these files (directories stay: others may share them).
+INST_HEADERS := include/kevent.h include/ukevent.h include/kevent_inode.h
+INST_MAN := $(wildcard man/*.3 man/*.7 man/*.8)
+INST_FILES := $(addprefix $(INCLUDEDIR)/,$(notdir $(INST_HEADERS))) \
+	$(addprefix $(LIBDIR)/,libkevent.a libkevent.so.$(VERSION) $(SONAME) libkevent.so \
+		pkgconfig/libkevent.pc) \
+	$(SBINDIR)/keventctl \
+	$(foreach m,$(INST_MAN),$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+
+# The run-time linker's cache knows the new library only after ldconfig; a staged install
+# (DESTDIR) is not the system's.
+kev_ldconfig = if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
+
+install: lib $(OUTPUT)/keventctl
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)$(INSTALL) -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(SBINDIR) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man,3 7 8)
+	$(Q)$(INSTALL) -m 644 $(INST_HEADERS) $(DESTDIR)$(INCLUDEDIR)
+	$(Q)$(INSTALL) -m 644 $(OUTPUT)/libkevent.a $(DESTDIR)$(LIBDIR)
+	$(Q)$(INSTALL) -m 755 $(OUTPUT)/libkevent.so.$(VERSION) $(DESTDIR)$(LIBDIR)
+	$(Q)ln -sf libkevent.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	$(Q)ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libkevent.so
+	$(Q)$(call kev_pc,$(LIBDIR),$(INCLUDEDIR),) > $(DESTDIR)$(LIBDIR)/pkgconfig/libkevent.pc
+	$(Q)$(INSTALL) -m 755 $(OUTPUT)/keventctl $(DESTDIR)$(SBINDIR)
+	$(Q)for m in $(INST_MAN); do \
+		$(INSTALL) -m 644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/ || exit 1; done
+	$(Q)$(call kev_ldconfig)
+
+uninstall:
+	$(call msg,UNINST,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(addprefix $(DESTDIR),$(INST_FILES))
+	$(Q)$(call kev_ldconfig)
+
 # Tests: one Criterion binary. Run as root; under CI=true a skip is a failure.
 # The suite runs the examples too (tests/examples.c).
 EX_BINS	:= $(patsubst examples/%.c,$(OUTPUT)/%,$(EX_SRCS))
-TEST_CFLAGS := -Wno-missing-field-initializers -DKT_BUILD_DIR='"$(abspath $(OUTPUT))"'
+TEST_CFLAGS := -Wno-missing-field-initializers -DKT_BUILD_DIR='"$(abspath $(OUTPUT))"' \
+	-DKT_SRC_DIR='"$(abspath .)"'
 
 $(OUTPUT)/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(OUTPUT)/libkevent.a $(EX_BINS) \
-		$(OUTPUT)/keventctl
+		$(OUTPUT)/libkevent.so $(OUTPUT)/keventctl
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(APP_CFLAGS) $(TEST_CFLAGS) -o $@ $(TEST_SRCS) \
 		$(OUTPUT)/libkevent.a -lcriterion $(LIBS)
@@ -155,7 +205,7 @@ $(OUTPUT)/asan/lib/%.o: lib/%.c $(wildcard lib/*.h) include/kevent.h include/uke
 	$(Q)$(CC) $(LIB_CFLAGS) $(SAN) -c $< -o $@
 
 $(OUTPUT)/asan/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(ASAN_OBJS) $(EX_BINS) \
-		$(OUTPUT)/keventctl
+		$(OUTPUT)/libkevent.so $(OUTPUT)/keventctl
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(APP_CFLAGS) $(SAN) $(TEST_CFLAGS) -o $@ $(TEST_SRCS) \
 		$(ASAN_OBJS) -lcriterion $(LIBS)
