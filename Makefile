@@ -53,8 +53,8 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all deps test asan demo bench bench-timers bench-inotify bench-aio vmlinux clean format \
-	install uninstall
+.PHONY: all deps test asan demo bench bench-chart bench-timers bench-inotify bench-aio vmlinux \
+	clean format install uninstall
 
 all: deps lib $(OUTPUT)/keventctl
 
@@ -237,7 +237,8 @@ clean:
 
 # Benchmarks: one program per scenario in bench/, each runnable alone, sharing bench/bench.h.
 # `make bench` runs the scenarios in order (each appends its rows to build/bench.json), then
-# bench/report prints the combined table. Never part of `make test`.
+# bench/report prints the combined table and bench/chart draws it (build/bench.svg, a bar per
+# row; `make bench-chart` draws it again from build/bench.json). Never part of `make test`.
 BENCH_BINS := $(patsubst bench/%.c,$(OUTPUT)/bench/%,$(BENCH_SRCS))
 BENCH_RUN  := startup harvest chain wakeup register unrelated http
 
@@ -253,7 +254,11 @@ bench: deps $(BENCH_BINS)
 	$(Q)fail=0; for b in $(BENCH_RUN); do \
 		echo "== $$b"; $(OUTPUT)/bench/$$b || fail=1; echo; \
 	done; \
-	echo "== all results ($(OUTPUT)/bench.json)"; $(OUTPUT)/bench/report; exit $$fail
+	echo "== all results ($(OUTPUT)/bench.json)"; $(OUTPUT)/bench/report; \
+	$(OUTPUT)/bench/chart || fail=1; exit $$fail
+
+bench-chart: $(OUTPUT)/bench/chart
+	$(Q)$(OUTPUT)/bench/chart
 
 # The other sources' benchmarks, one target each (they append to build/bench.json too).
 bench-timers: deps $(OUTPUT)/bench/timers $(OUTPUT)/bench/report
