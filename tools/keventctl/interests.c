@@ -153,9 +153,11 @@ void kc_interests_read(const struct kc_proc *p, struct kc_interests *in, bool de
 	qsort(in->sock, in->nsock, sizeof(*in->sock), kc_sock_cmp);
 	qsort(in->inode, in->ninode, sizeof(*in->inode), kc_inode_cmp);
 	if (describe && in->nsock) {
+		for (unsigned int i = 0; i < in->nsock; i++)
+			kc_netns_inode(p->pid, &in->sock[i]);
 		ns = kc_netns_load(p->pid);
 		for (unsigned int i = 0; i < in->nsock; i++)
-			kc_netns_describe(ns, p->pid, &in->sock[i]);
+			kc_netns_describe(ns, &in->sock[i]);
 		kc_netns_free(ns);
 	}
 	for (unsigned int i = 0; describe && i < in->ninode; i++)

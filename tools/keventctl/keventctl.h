@@ -154,6 +154,7 @@ struct kc_sock_row {
 	char local[80];	   /* address, or "" */
 	char remote[80];   /* address, or "" */
 	char object[64];   /* what the descriptor names now, when it is not a known socket */
+	unsigned long ino; /* the socket's inode number, 0: not a socket (any more) */
 };
 
 struct kc_inode_row {
@@ -190,7 +191,9 @@ bool kc_queue_overflows(const struct kc_proc *p, __u32 idx, __u64 *overflows);
 struct kc_netns;
 struct kc_netns *kc_netns_load(pid_t pid);
 void kc_netns_free(struct kc_netns *ns);
-/* Fill the row's proto, state, local and remote for the socket fd of pid. */
-void kc_netns_describe(struct kc_netns *ns, pid_t pid, struct kc_sock_row *r);
+/* What the row's descriptor names now (its ino, or its object: "(closed)", a file). */
+void kc_netns_inode(pid_t pid, struct kc_sock_row *r);
+/* Then the row's proto, state, local and remote, when the tables know its socket. */
+void kc_netns_describe(struct kc_netns *ns, struct kc_sock_row *r);
 
 #endif /* KEVENTCTL_H */

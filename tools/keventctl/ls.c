@@ -57,8 +57,10 @@ static void kc_ls_text_timer(const struct kc_timer_row *t, __u64 now)
 	printf("  timer slot %u %s", t->slot, t->t.arm & KEV_TARM_ONESHOT ? "oneshot" : "periodic");
 	if (t->t.arm & KEV_TARM_FIRED)
 		printf(" fired\n");
-	else if (kc_timer_due(t, now, &due))
+	else if (kc_timer_due(t, now, &due) && due >= 0)
 		printf(" next in %lld ms\n", due / NSEC_PER_MSEC);
+	else if (kc_timer_due(t, now, &due))
+		printf(" due %lld ms ago (being served)\n", -due / NSEC_PER_MSEC);
 	else
 		printf(" (being armed)\n");
 }

@@ -3,7 +3,10 @@
  * A socket's protocol, state and addresses, from the tables of the process's own network
  * namespace (/proc/PID/net/{tcp,tcp6,udp,udp6,unix}), matched by the inode number that
  * /proc/PID/fd/FD names ("socket:[INODE]"). The tables are read once per process and
- * searched by inode. An AF_UNIX peer is not in the table: only the local path is known.
+ * searched by inode, after every descriptor was looked at: a server that opens and closes
+ * connections fast reuses a number within the time it takes to read the tables, and its
+ * socket would then be newer than what they hold. An AF_UNIX peer is not in the table: only
+ * the local path is known.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -70,8 +73,8 @@ static void kc_inet_line(struct kc_netns *ns, const char *proto, const char *lin
 	if (sscanf(line, " %*d: %32[0-9A-Fa-f]:%x %32[0-9A-Fa-f]:%x %x %*x:%*x %*x:%*x %*x %*u %*d "
 			 "%lu",
 		   la, &lp, ra, &rp, &st, &ino) != 6 ||
-	    strlen(la) != (v6 ? 32 : 8) || strlen(ra) != strlen(la))
-		return;
+	    strlen(la) != (v6 ? 32 : 8) || strlen(ra) != strlen(la) || !ino)
+		return; /* inode 0: TIME_WAIT and the like, which no descriptor names */
 	e = kc_netns_add(ns);
 	e->ino = ino;
 	snprintf(e->proto, sizeof(e->proto), "%s", proto);
@@ -149,9 +152,8 @@ void kc_netns_free(struct kc_netns *ns)
 	free(ns);
 }
 
-void kc_netns_describe(struct kc_netns *ns, pid_t pid, struct kc_sock_row *r)
+void kc_netns_inode(pid_t pid, struct kc_sock_row *r)
 {
-	struct kc_netent key = { 0 }, *e = NULL;
 	char proc[64], link[64];
 	ssize_t n;
 
@@ -163,12 +165,21 @@ void kc_netns_describe(struct kc_netns *ns, pid_t pid, struct kc_sock_row *r)
 		return;
 	}
 	link[n] = '\0';
-	if (ns && sscanf(link, "socket:[%lu]", &key.ino) == 1)
+	/* Until it is found in the tables, what the descriptor names is all there is to say. */
+	snprintf(r->object, sizeof(r->object), "%s", link);
+	if (sscanf(link, "socket:[%lu]", &r->ino) != 1)
+		r->ino = 0;
+}
+
+void kc_netns_describe(struct kc_netns *ns, struct kc_sock_row *r)
+{
+	struct kc_netent key = { .ino = r->ino }, *e = NULL;
+
+	if (ns && r->ino)
 		e = bsearch(&key, ns->e, ns->n, sizeof(*ns->e), kc_netent_cmp);
-	if (!e) {
-		snprintf(r->object, sizeof(r->object), "%s", link);
+	if (!e)
 		return;
-	}
+	r->object[0] = '\0';
 	snprintf(r->proto, sizeof(r->proto), "%s", e->proto);
 	snprintf(r->state, sizeof(r->state), "%s", e->state);
 	snprintf(r->local, sizeof(r->local), "%s", e->local);
