@@ -150,8 +150,10 @@ void kc_interests_read(const struct kc_proc *p, struct kc_interests *in, bool de
 			    sizeof(struct kev_inode_val), kc_on_inode, in, p->pid);
 	if (p->map[KC_TSLOTS])
 		kc_read_timers(p->map[KC_TSLOTS], in);
-	qsort(in->sock, in->nsock, sizeof(*in->sock), kc_sock_cmp);
-	qsort(in->inode, in->ninode, sizeof(*in->inode), kc_inode_cmp);
+	if (in->nsock)
+		qsort(in->sock, in->nsock, sizeof(*in->sock), kc_sock_cmp);
+	if (in->ninode)
+		qsort(in->inode, in->ninode, sizeof(*in->inode), kc_inode_cmp);
 	if (describe && in->nsock) {
 		for (unsigned int i = 0; i < in->nsock; i++)
 			kc_netns_inode(p->pid, &in->sock[i]);

@@ -141,7 +141,8 @@ struct kc_netns *kc_netns_load(pid_t pid)
 	kc_netns_table(ns, pid, "udp", kc_inet_line);
 	kc_netns_table(ns, pid, "udp6", kc_inet_line);
 	kc_netns_table(ns, pid, "unix", kc_unix_line);
-	qsort(ns->e, ns->n, sizeof(*ns->e), kc_netent_cmp);
+	if (ns->n)
+		qsort(ns->e, ns->n, sizeof(*ns->e), kc_netent_cmp);
 	return ns;
 }
 
@@ -175,7 +176,7 @@ void kc_netns_describe(struct kc_netns *ns, struct kc_sock_row *r)
 {
 	struct kc_netent key = { .ino = r->ino }, *e = NULL;
 
-	if (ns && r->ino)
+	if (ns && ns->n && r->ino)
 		e = bsearch(&key, ns->e, ns->n, sizeof(*ns->e), kc_netent_cmp);
 	if (!e)
 		return;

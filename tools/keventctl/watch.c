@@ -33,8 +33,8 @@
 
 struct kc_src {
 	struct ukevent uk; /* as registered; user_u64 is the source's index */
-	const char *label; /* how lines name it: the path, the duration, the signal ... */
-	char buf[INET6_ADDRSTRLEN + 16]; /* the label, when it is made here */
+	const char *arg; /* as given: the path, the duration */
+	char buf[INET6_ADDRSTRLEN + 16]; /* or a name made here: the signal's, the address */
 	int fd;			       /* the watched file or the listening socket, or -1 */
 	bool dir;		       /* a watched directory: the log names what changed */
 	bool live;
@@ -59,13 +59,19 @@ struct kc_line {
 	const char *peer;			/* a connection accepted, or NULL */
 };
 
-static struct kc_src *kc_src_new(struct kc_watch *w, const char *label)
+/* How lines name a source. Not a pointer kept in it: the array moves as it grows. */
+static const char *kc_label(const struct kc_src *s)
+{
+	return s->buf[0] ? s->buf : s->arg;
+}
+
+static struct kc_src *kc_src_new(struct kc_watch *w, const char *arg)
 {
 	struct kc_src *src;
 
 	w->src = kc_grow(w->src, w->nsrc, sizeof(*w->src));
 	src = &w->src[w->nsrc];
-	src->label = label;
+	src->arg = arg;
 	src->fd = -1;
 	src->uk.req_flags = KEVENT_REQ_ALWAYS_QUEUE;
 	src->uk.user_u64 = w->nsrc++;
@@ -107,14 +113,14 @@ static int kc_src_timer(struct kc_watch *w, const char *arg)
 
 static int kc_src_signal(struct kc_watch *w, const char *arg)
 {
-	struct kc_src *s = kc_src_new(w, NULL);
+	struct kc_src *s = kc_src_new(w, arg);
 	int sig;
 
 	if (kc_parse_signal(arg, &sig)) {
 		kc_err("--signal: unknown signal '%s' (e.g. USR1, SIGHUP, 10)", arg);
 		return -EINVAL;
 	}
-	s->label = kc_signal_name(sig, s->buf, sizeof(s->buf));
+	kc_signal_name(sig, s->buf, sizeof(s->buf));
 	s->uk.type = KEVENT_SIGNAL;
 	/* Reported only through the queue: USR1's default action would end the watch. */
 	s->uk.id.raw_u64 = (__u64)sig | KEVENT_SIGNAL_NOMASK;
@@ -141,7 +147,7 @@ static int kc_src_listen(struct kc_watch *w, const char *arg)
 		return -EINVAL;
 	}
 	/* With port 0 the kernel chose one: lines name the address really listened on. */
-	s->label = kc_addr_str((struct sockaddr *)&ss, s->buf, sizeof(s->buf));
+	kc_addr_str((struct sockaddr *)&ss, s->buf, sizeof(s->buf));
 	s->uk.type = KEVENT_SOCKET;
 	s->uk.id.raw[0] = (__u32)s->fd;
 	s->uk.event = KEVENT_SOCKET_ACCEPT;
@@ -238,7 +244,7 @@ static int kc_watch_add(struct kc_watch *w)
 		kc_err("kevent_ctl: %s", strerror(-n));
 	for (i = 0; n >= 0 && i < w->nsrc; i++) {
 		if (uk[i].ret_flags & KEVENT_RET_BROKEN) {
-			kc_err("cannot watch %s: %s", w->src[i].label,
+			kc_err("cannot watch %s: %s", kc_label(&w->src[i]),
 			       strerror(-(int)uk[i].ret_data[1]));
 			n = -EINVAL;
 		}
@@ -269,7 +275,7 @@ static int kc_watch_start(struct kc_watch *w)
 	/* Port 0: where to connect is known only now. */
 	for (i = 0; i < w->nsrc; i++)
 		if (w->src[i].uk.type == KEVENT_SOCKET)
-			fprintf(stderr, "keventctl: listening on %s\n", w->src[i].label);
+			fprintf(stderr, "keventctl: listening on %s\n", kc_label(&w->src[i]));
 	fprintf(stderr, "keventctl: watches established\n");
 	return 0;
 }
@@ -301,7 +307,7 @@ static void kc_line_json(const struct kc_line *l)
 	kc_json_open(&j, NULL, '{');
 	kc_json_str(&j, "time", kc_now(true, now, sizeof(now)));
 	kc_json_str(&j, "type", kc_type_name(ev->type));
-	kc_json_str(&j, "source", l->src->label);
+	kc_json_str(&j, "source", kc_label(l->src));
 	kc_json_open(&j, "id", '[');
 	kc_json_u64(&j, NULL, ev->id.raw[0]);
 	kc_json_u64(&j, NULL, ev->id.raw[1]);
@@ -339,7 +345,7 @@ static void kc_line_text(const struct kc_line *l)
 	__u32 events = l->entry ? l->entry->event : ev->event;
 
 	printf("%s %s %s ", kc_now(false, now, sizeof(now)), kc_type_name(ev->type),
-	       l->src->label);
+	       kc_label(l->src));
 	if (l->entry && !events)
 		printf("LOST (entries dropped: rescan)");
 	else
