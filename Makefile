@@ -138,12 +138,14 @@ $(OUTPUT)/libkevent-uninstalled.pc: Makefile | $(OUTPUT)
 
 # keventctl(8): the library's public API and libbpf, and the map layouts of bpf/kev_shared.h
 # (a layout change breaks this build rather than its output). Linked with the static library:
-# the installed tool needs no libkevent.so at run time.
-$(OUTPUT)/keventctl: $(KCTL_SRCS) tools/keventctl/keventctl.h bpf/kev_shared.h include/kevent.h \
-		include/ukevent.h include/kevent_inode.h $(OUTPUT)/libkevent.a
+# the installed tool needs no libkevent.so at run time. $(call kev_kctl,flags,library)
+KCTL_DEPS := $(KCTL_SRCS) tools/keventctl/keventctl.h bpf/kev_shared.h include/kevent.h \
+	include/ukevent.h include/kevent_inode.h
+kev_kctl = $(CC) $(APP_CFLAGS) $(1) -Ibpf -Itools/keventctl -o $@ $(KCTL_SRCS) $(2) $(LIBS)
+
+$(OUTPUT)/keventctl: $(KCTL_DEPS) $(OUTPUT)/libkevent.a
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(APP_CFLAGS) -Ibpf -Itools/keventctl -o $@ $(KCTL_SRCS) $(OUTPUT)/libkevent.a \
-		$(LIBS)
+	$(Q)$(call kev_kctl,,$(OUTPUT)/libkevent.a)
 
 # make install: what a program needs to build against libkevent (the public headers only,
 # the static and shared library, libkevent.pc), keventctl, and the man pages. make uninstall
@@ -204,10 +206,16 @@ $(OUTPUT)/asan/lib/%.o: lib/%.c $(wildcard lib/*.h) include/kevent.h include/uke
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(LIB_CFLAGS) $(SAN) -c $< -o $@
 
-$(OUTPUT)/asan/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(ASAN_OBJS) $(EX_BINS) \
-		$(OUTPUT)/libkevent.so $(OUTPUT)/keventctl
+# The suite drives this keventctl, so that a memory error in the tool fails its test too.
+$(OUTPUT)/asan/keventctl: $(KCTL_DEPS) $(ASAN_OBJS)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(APP_CFLAGS) $(SAN) $(TEST_CFLAGS) -o $@ $(TEST_SRCS) \
+	$(Q)$(call kev_kctl,$(SAN),$(ASAN_OBJS))
+
+$(OUTPUT)/asan/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(ASAN_OBJS) $(EX_BINS) \
+		$(OUTPUT)/libkevent.so $(OUTPUT)/keventctl $(OUTPUT)/asan/keventctl
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(APP_CFLAGS) $(SAN) $(TEST_CFLAGS) \
+		-DKT_KEVENTCTL='"$(abspath $(OUTPUT))/asan/keventctl"' -o $@ $(TEST_SRCS) \
 		$(ASAN_OBJS) -lcriterion $(LIBS)
 
 asan: deps $(OUTPUT)/asan/kevent-tests

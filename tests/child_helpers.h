@@ -16,8 +16,10 @@
 /* Hang guard for a child's next line: a BPF load on a busy machine (not a measurement). */
 #define KT_CHILD_WAIT_MS 20000
 
-/* The built keventctl. */
+/* The built keventctl (make asan: the one built with the sanitizers). */
+#ifndef KT_KEVENTCTL
 #define KT_KEVENTCTL KT_BUILD_DIR "/keventctl"
+#endif
 
 struct kt_child {
 	pid_t pid;
