@@ -33,11 +33,11 @@
 
 struct kc_src {
 	struct ukevent uk; /* as registered; user_u64 is the source's index */
-	const char *arg; /* as given: the path, the duration */
+	const char *arg;   /* as given: the path, the duration */
 	char buf[INET6_ADDRSTRLEN + 16]; /* or a name made here: the signal's, the address */
-	int fd;			       /* the watched file or the listening socket, or -1 */
-	bool dir;		       /* a watched directory: the log names what changed */
-	bool live;
+	int fd;		   /* the watched file or the listening socket, or -1 */
+	bool dir;	   /* a watched directory: the log names what changed */
+	bool live;	   /* registered, and no BROKEN event ended it */
 };
 
 struct kc_watch {
