@@ -1012,13 +1012,26 @@ static inline double bench_syscount_finish(struct bench_syscount *sc)
 }
 
 /* A queue without a ring, or exit: every scenario needs one. */
+/*
+ * A queue for the benchmark's libkevent side: on the BPF path (KEVENT_INIT_BPF: a row never
+ * measures the fallback by accident), unless the process runs the syscall path on purpose
+ * (bench_syscall_path()).
+ */
 static inline int bench_kevent_init(void)
 {
-	int q = kevent_init(NULL, 0, 0);
+	const char *b = getenv("KEVENT_BACKEND");
+	int q = kevent_init(NULL, 0, b && !strcmp(b, "syscall") ? 0 : KEVENT_INIT_BPF);
 
 	if (q < 0)
 		bench_die("kevent_init: %s (run as root)", strerror(-q));
 	return q;
+}
+
+/* From here on, this process's libkevent runs every source on its syscall fallback (K26). */
+static inline void bench_syscall_path(void)
+{
+	if (setenv("KEVENT_BACKEND", "syscall", 1))
+		bench_die("setenv: %s", strerror(errno));
 }
 
 /* A TCP listener on 127.0.0.1, ephemeral port. */

@@ -10,9 +10,11 @@
  * connections, then stops it. The server reports its own CPU time over the serving
  * period, so CPU per request excludes its start-up. libkevent and epoll alternate, and
  * the epoll server runs with no libkevent program loaded anywhere in this benchmark.
- * The libkevent server runs twice: as it is (its ring held back between calls, the
- * default), and with kevent_set_defer_wakeup(fd, 0), a wake-up for every event that arrives
- * between calls, as an edge-triggered outer poller needs.
+ * The libkevent server runs three times: as it is (its ring held back between calls, the
+ * default), with kevent_set_defer_wakeup(fd, 0), a wake-up for every event that arrives
+ * between calls, as an edge-triggered outer poller needs, and on the syscall path
+ * (KEVENT_BACKEND=syscall: the fallback of a process without BPF, K26), which does what
+ * the epoll server does and should cost what it costs.
  *
  * Placement decides much on two CPUs: with the server and wrk on one CPU, every wake-up of a
  * sleeping server preempts wrk. So the server and wrk are pinned, on two CPUs and then on
@@ -37,7 +39,7 @@
  *
  *   build/bench/http [-r runs] [-t seconds] [-c connections] [-w wrk_threads] [-m et|level]
  *                    [-p 2cpu|same|free]... [-C]
- *   build/bench/http -S kevent|kevent-nodefer|epoll [-m et|level]
+ *   build/bench/http -S kevent|kevent-nodefer|kevent-syscall|epoll [-m et|level]
  *       one server alone, for a profiler: prints its port, stops on SIGTERM/SIGINT
  */
 #include <signal.h>
@@ -57,9 +59,11 @@ static const char response[] = "HTTP/1.1 200 OK\r\n"
 			       "\r\n"
 			       "Hello, world\n";
 
-enum server { KEV, KEV_NODEFER, EPOLL, NR_SERVERS };
+enum server { KEV, KEV_NODEFER, KEV_SYSCALL, EPOLL, NR_SERVERS };
 
-static const char *const server_name[NR_SERVERS] = {"kevent", "kevent-nodefer", "epoll"};
+static const char *const server_name[NR_SERVERS] = {"kevent", "kevent-nodefer",
+						     "kevent-syscall", "epoll"};
+static const char *const server_how[NR_SERVERS] = {"", " defer off", " syscall path", ""};
 
 static bool level; /* -m level: level-triggered, one read per event */
 
@@ -271,6 +275,8 @@ static void server_main(enum server s, int lfd, int ready, int report)
 	uint64_t cpu0 = bench_cpu_ns(RUSAGE_SELF), cpu;
 
 	sigaction(SIGTERM, &sa, NULL); /* no SA_RESTART: the wait returns with EINTR */
+	if (s == KEV_SYSCALL)
+		bench_syscall_path();
 	if (s == EPOLL)
 		ep_serve(lfd, ready);
 	else
@@ -476,7 +482,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: http [-r runs] [-t seconds] [-c connections] [-w wrk_threads] "
 			"[-m et|level] [-p 2cpu|same|free] [-C]\n"
-			"       http -S kevent|kevent-nodefer|epoll [-m et|level]\n");
+			"       http -S kevent|kevent-nodefer|kevent-syscall|epoll [-m et|level]\n");
 	exit(2);
 }
 
@@ -653,8 +659,7 @@ int main(int argc, char **argv)
 		sys_why = "not counted (-C)";
 	for (unsigned int k = 0; k < ns; k++)
 		for (int s = KEV; s < EPOLL; s++) {
-			struct rowname n = {nconns[k % nc], s == KEV_NODEFER ? " defer off" : "",
-					    pl[k / nc]->tag, base,
+			struct rowname n = {nconns[k % nc], server_how[s], pl[k / nc]->tag, base,
 					    hung_note(&fig[k][s], &fig[k][EPOLL])};
 
 			report(&n, &fig[k][s], &fig[k][EPOLL], sys_why);

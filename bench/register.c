@@ -12,7 +12,8 @@
  * Two kinds of socket, each a row of its own: unbound UDP sockets (what libkevent serves
  * from its BPF programs alone, like TCP) and AF_UNIX stream socketpairs (whose peer close
  * libkevent also watches with its epoll set, so their ADD costs more). Creating the
- * sockets and the queue is not timed.
+ * sockets and the queue is not timed. libkevent runs twice: on the BPF path, and on the
+ * syscall path (KEVENT_BACKEND=syscall: the fallback, K26), which registers with epoll.
  *
  *   build/bench/register [-r runs] [-n interests] [-b batch]
  */
@@ -21,6 +22,9 @@
 #include "bench.h"
 
 enum kind { UDP, UNIX, NR_KINDS };
+
+/* Who registers: libkevent on each path, then the baseline. */
+enum who { KEV_BPF, KEV_SYSCALL, EPOLL, NR_WHO };
 
 static const char *const kind_name[NR_KINDS] = {"udp", "unix"};
 
@@ -124,7 +128,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	struct bench_series add[NR_KINDS][2] = {0}, del[NR_KINDS][2] = {0};
+	struct bench_series add[NR_KINDS][NR_WHO] = {0}, del[NR_KINDS][NR_WHO] = {0};
 	struct bench_opts o;
 	rlim_t limit;
 	int c;
@@ -161,27 +165,38 @@ int main(int argc, char **argv)
 		int *fd = open_sockets(k);
 
 		for (unsigned int r = 0; r < o.runs; r++) {
-			double a, d;
+			for (int w = 0; w < NR_WHO; w++) {
+				double a, d;
 
-			run_kevent(fd, &a, &d);
-			bench_series_add(&add[k][0], a);
-			bench_series_add(&del[k][0], d);
-			run_epoll(fd, &a, &d);
-			bench_series_add(&add[k][1], a);
-			bench_series_add(&del[k][1], d);
+				/* Read by the next first kevent_init (the last queue closed). */
+				if (w == KEV_SYSCALL)
+					bench_syscall_path();
+				else
+					unsetenv("KEVENT_BACKEND");
+				if (w == EPOLL)
+					run_epoll(fd, &a, &d);
+				else
+					run_kevent(fd, &a, &d);
+				bench_series_add(&add[k][w], a);
+				bench_series_add(&del[k][w], d);
+			}
 		}
 		close_sockets(fd);
 	}
 	for (int k = 0; k < NR_KINDS; k++) {
-		char s1[64], s2[64];
+		for (int w = KEV_BPF; w < EPOLL; w++) {
+			const char *how = w == KEV_SYSCALL ? " syscall path" : "";
+			char s1[80], s2[80];
 
-		snprintf(s1, sizeof(s1), "register %s %uk: ADD", kind_name[k], ninterests / 1000);
-		snprintf(s2, sizeof(s2), "register %s %uk: REMOVE", kind_name[k],
-			 ninterests / 1000);
-		bench_report(&(struct bench_row){s1, "ns/interest", "epoll_ctl", &add[k][0],
-						 &add[k][1], false});
-		bench_report(&(struct bench_row){s2, "ns/interest", "epoll_ctl", &del[k][0],
-						 &del[k][1], false});
+			snprintf(s1, sizeof(s1), "register %s %uk%s: ADD", kind_name[k],
+				 ninterests / 1000, how);
+			snprintf(s2, sizeof(s2), "register %s %uk%s: REMOVE", kind_name[k],
+				 ninterests / 1000, how);
+			bench_report(&(struct bench_row){s1, "ns/interest", "epoll_ctl",
+							 &add[k][w], &add[k][EPOLL], false});
+			bench_report(&(struct bench_row){s2, "ns/interest", "epoll_ctl",
+							 &del[k][w], &del[k][EPOLL], false});
+		}
 	}
 	return 0;
 }

@@ -7,7 +7,8 @@
  * inode_set_ctime_to_ts, ctime_ns_xchg or ctime_xchg_skip (the last fires when the time
  * does not move, so a directory fires once for every entry it gains or loses). A firing
  * names one inode and nothing else; what happened is read from the system call being
- * served (the task's registers) and from the inode's dentry:
+ * served (the task's registers: its number, looked up in kev_inode_calls, and its paths;
+ * kev_arch.h) and from the inode's dentry:
  *
  * - the inode is watched (kev_inodes): a directory gained or lost an entry, or a watched
  *   object's data or metadata changed;
@@ -28,6 +29,7 @@
  * inode's and its dentry parent's.
  */
 #include "kevent.bpf.h"
+#include "kev_arch.h"
 
 /* Turns an address into a typed kernel pointer whose loads are fault-safe (no helper call). */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
@@ -63,21 +65,17 @@ struct {
 	__uint(max_entries, KEV_INODE_LOG_BYTES);
 } kev_inode_log SEC(".maps");
 
-/* What the system call being served does to the inodes it timestamps. */
-enum kev_op {
-	KEV_OP_OTHER, /* io_uring, page faults, kernel threads: treated as a write */
-	KEV_OP_WRITE,
-	KEV_OP_ATTR,
-	KEV_OP_CREATE,
-	KEV_OP_LINK,
-	KEV_OP_REMOVE,
-	KEV_OP_RENAME,
-};
-
-/* Which arguments hold the (new) path and its directory descriptor; -1: none, AT_FDCWD. */
-struct kev_call {
-	__s8 op, path, dfd, opath, odfd;
-};
+/*
+ * What each system call does (kev_shared.h), by number: the library writes it, before the
+ * programs attach, from the numbers it was compiled with (lib/inode_calls.c).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_RDONLY_PROG);
+	__uint(max_entries, KEV_INODE_CALLS);
+	__type(key, __u32);
+	__type(value, struct kev_call);
+} kev_inode_calls SEC(".maps");
 
 /* How a path names its parent directory. */
 enum kev_parent_kind {
@@ -193,86 +191,23 @@ struct kev_fire {
 	struct kev_call call;
 };
 
-/*
- * x86-64 system call numbers; anything else is KEV_OP_OTHER. Elsewhere every call is
- * (until this table is written for the architecture): events come, coarser and unnamed.
- * The table is kept one line per kind of call, not one per number.
- */
+/* What system call nr does; KEV_OP_OTHER outside one (-1) or past the table. */
 static __always_inline struct kev_call kev_call_of(long nr)
 {
 	struct kev_call k = {KEV_OP_OTHER, -1, -1, -1, -1};
+	__u32 key = (__u32)nr;
+	struct kev_call *c;
 
-#if defined(__TARGET_ARCH_x86)
-	/* clang-format off */
-	switch (nr) {
-	case 1: case 18: case 20: case 40: case 76: case 77: /* write ... ftruncate */
-	case 275: case 285: case 296: case 326: case 328:  /* splice ... pwritev2 */
-		k.op = KEV_OP_WRITE;
-		break;
-	case 16: case 90: case 91: case 92: case 93: case 94: /* ioctl (chattr), chmod ... */
-	case 132: case 188: case 189: case 190: case 197: case 198: case 199: case 235:
-	case 260: case 261: case 268: case 280: case 452: case 463: case 466:
-		k.op = KEV_OP_ATTR;
-		break;
-	case 2: case 83: case 85: case 133: /* open, mkdir, creat, mknod (path) */
-		k = (struct kev_call){ KEV_OP_CREATE, 0, -1, -1, -1 };
-		break;
-	case 257: case 258: case 259: case 437: /* openat, mkdirat, mknodat, openat2 */
-		k = (struct kev_call){ KEV_OP_CREATE, 1, 0, -1, -1 };
-		break;
-	case 88: /* symlink (target, path) */
-		k = (struct kev_call){ KEV_OP_CREATE, 1, -1, -1, -1 };
-		break;
-	case 266: /* symlinkat (target, dfd, path) */
-		k = (struct kev_call){ KEV_OP_CREATE, 2, 1, -1, -1 };
-		break;
-	case 86: /* link (old, new) */
-		k = (struct kev_call){ KEV_OP_LINK, 1, -1, -1, -1 };
-		break;
-	case 265: /* linkat (odfd, old, dfd, new) */
-		k = (struct kev_call){ KEV_OP_LINK, 3, 2, -1, -1 };
-		break;
-	case 84: case 87: /* rmdir, unlink */
-		k = (struct kev_call){ KEV_OP_REMOVE, 0, -1, -1, -1 };
-		break;
-	case 263: /* unlinkat */
-		k = (struct kev_call){ KEV_OP_REMOVE, 1, 0, -1, -1 };
-		break;
-	case 82: /* rename (old, new) */
-		k = (struct kev_call){ KEV_OP_RENAME, 1, -1, 0, -1 };
-		break;
-	case 264: case 316: /* renameat, renameat2 (odfd, old, dfd, new) */
-		k = (struct kev_call){ KEV_OP_RENAME, 3, 2, 1, 0 };
-		break;
-	}
-	/* clang-format on */
-#endif
-	return k;
+	if (nr < 0 || nr >= KEV_INODE_CALLS)
+		return k;
+	c = bpf_map_lookup_elem(&kev_inode_calls, &key);
+	return c ? *c : k;
 }
 
-static __always_inline long kev_syscall_nr(const struct pt_regs *r)
-{
-#if defined(__TARGET_ARCH_x86)
-	return r ? r->orig_ax : -1;
-#else
-	return -1;
-#endif
-}
-
-/* System call argument i (0..3: the table above uses no more). */
+/* System call argument i (0..3: kev_call names no more). */
 static __always_inline __u64 kev_arg(const struct kev_fire *f, int i)
 {
-	struct pt_regs *r = (struct pt_regs *)f->regs;
-
-	switch (i) {
-	case 0:
-		return PT_REGS_PARM1_CORE_SYSCALL(r);
-	case 1:
-		return PT_REGS_PARM2_CORE_SYSCALL(r);
-	case 2:
-		return PT_REGS_PARM3_CORE_SYSCALL(r);
-	}
-	return PT_REGS_PARM4_CORE_SYSCALL(r);
+	return kev_syscall_arg((const struct pt_regs *)f->regs, i);
 }
 
 static __always_inline bool kev_filter(const struct kev_inode_ctl *ctl, __u32 dev, __u64 ino)

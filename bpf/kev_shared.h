@@ -249,6 +249,32 @@ static inline __u32 kev_inode_hash(__u32 dev, __u64 ino)
 }
 
 /*
+ * kev_inode_calls: what the system call a task is in does to the inodes it timestamps,
+ * indexed by its number. The numbers are the architecture's, so the BPF code holds none:
+ * the library writes the table (lib/inode_calls.c) before the inode programs attach.
+ * Above the highest number any architecture has (469 in Linux 6.18): later calls, like
+ * numbers the library does not list, are KEV_OP_OTHER.
+ */
+#define KEV_INODE_CALLS 512
+
+enum kev_op {
+	KEV_OP_OTHER, /* io_uring, page faults, kernel threads: treated as a write */
+	KEV_OP_WRITE,
+	KEV_OP_ATTR,
+	KEV_OP_CREATE,
+	KEV_OP_LINK,
+	KEV_OP_REMOVE,
+	KEV_OP_RENAME,
+};
+
+/* Which arguments hold the (new) path and its directory descriptor; -1: none, AT_FDCWD. */
+struct kev_call {
+	__s8 op; /* enum kev_op */
+	__s8 path, dfd, opath, odfd;
+	__s8 pad[3];
+};
+
+/*
  * The entries of watched directories (which child was created, removed, written or
  * changed, and its name) do not fit in a slot, whose bits merge: they go to the log, a
  * process-wide ring buffer the library drains when it delivers (kevent_inode_entries()).

@@ -25,13 +25,35 @@ extern "C" {
 #define KEVENT_MAX_BATCH 1000000
 
 /*
+ * kevent_init() flags. KEVENT_INIT_BPF: the queue requires the BPF path. Without it, a
+ * source whose BPF side cannot load (no CAP_BPF and CAP_PERFMON, a kernel without what it
+ * needs, KEVENT_BACKEND=syscall in the environment) runs on plain system calls (epoll,
+ * inotify, timerfd) with the same semantics; with it, kevent_init() fails with -EPERM when
+ * the process may not use BPF at all, and the first interest of a source whose programs
+ * cannot load fails with -EPERM or -EOPNOTSUPP, each with one line on stderr saying why.
+ */
+#define KEVENT_INIT_BPF 0x1
+
+/*
  * Make a queue. With ring == NULL and ring_size == 0 the queue has no ring; otherwise
- * ring must hold ring_size >= 2 events. flags must be 0.
+ * ring must hold ring_size >= 2 events. flags: 0 or KEVENT_INIT_BPF.
  * Returns a pollable descriptor (POLLIN while events are ready) or -errno:
- * -EINVAL bad ring arguments or flags, -EPERM no privilege to load BPF programs,
- * -EMFILE too many queues, -ENOMEM.
+ * -EINVAL bad ring arguments or flags, -EPERM (KEVENT_INIT_BPF) no privilege to use BPF,
+ * -EMFILE too many queues or descriptors, -ENOMEM.
  */
 int kevent_init(struct kevent_ring *ring, unsigned int ring_size, unsigned int flags);
+
+/*
+ * Which path serves a type (KEVENT_SOCKET, ...) on this queue: KEVENT_BACKEND_BPF, the
+ * kernel-side programs, or KEVENT_BACKEND_SYSCALL, ordinary system calls (epoll, inotify,
+ * timerfd, signalfd; UNOTIFY needs none). The first call for a BPF source loads its
+ * programs if no interest has yet: the answer is the path its interests take. The choice
+ * is made once per process and source. -EINVAL unknown type, -EBADF / -EINVAL fd closed /
+ * not a queue; on a KEVENT_INIT_BPF queue, -EPERM / -EOPNOTSUPP as kevent_ctl() would fail.
+ */
+#define KEVENT_BACKEND_SYSCALL 1
+#define KEVENT_BACKEND_BPF     2
+int kevent_backend(int fd, unsigned int type);
 
 /*
  * Apply cmd (KEVENT_CTL_*) to num entries of arg, in place. Returns the number processed;

@@ -13,30 +13,84 @@
 	(KEVENT_REQ_ONESHOT | KEVENT_REQ_WAKEUP_ALL | KEVENT_REQ_ET | KEVENT_REQ_LAST_CHECK | \
 	 KEVENT_REQ_ALWAYS_QUEUE | KEVENT_REQ_READY)
 
-/* NULL: a type this build does not implement yet (-ENOSYS, K7). */
-static const struct kev_source *const kev_sources[KEVENT_MAX] = {
-	[KEVENT_SOCKET] = &kev_socket_source,
-	[KEVENT_INODE] = &kev_inode_source,
-	[KEVENT_TIMER] = &kev_timer_source,
-	[KEVENT_POLL] = &kev_poll_source,
-	[KEVENT_AIO] = &kev_aio_source,
-	[KEVENT_PIPE] = &kev_pipe_source,
-	[KEVENT_SIGNAL] = &kev_signal_source,
-	[KEVENT_UNOTIFY] = &kev_unotify_source,
+/*
+ * The sources of each type. One the BPF side serves has a fallback on plain system calls,
+ * taken when its family cannot load (K26): the family's first interest decides, for the
+ * process (kernel.c), and each interest keeps the source it was made with. A type without
+ * a source is -ENOSYS (K7).
+ */
+struct kev_type {
+	const struct kev_source *src; /* the BPF side's, or the only one */
+	const struct kev_source *sys; /* the fallback of a BPF source, NULL: none yet */
+	int family;		      /* KEV_PROGS_* of a BPF source */
+	bool bpf;
+	bool by_fd; /* id.raw[0] is a descriptor: checked before a load (kev_kernel_attach_fd()) */
 };
+
+static const struct kev_type kev_types[KEVENT_MAX] = {
+	[KEVENT_SOCKET] = { &kev_socket_source, &kev_socket_sys_source, KEV_PROGS_SOCKET, true,
+			    true },
+	[KEVENT_INODE] = { &kev_inode_source, NULL, KEV_PROGS_INODE, true, true },
+	[KEVENT_TIMER] = { &kev_timer_source, NULL, KEV_PROGS_TIMER, true, false },
+	[KEVENT_POLL] = { &kev_poll_source },
+	[KEVENT_AIO] = { &kev_aio_source },
+	[KEVENT_PIPE] = { &kev_pipe_source },
+	[KEVENT_SIGNAL] = { &kev_signal_source },
+	[KEVENT_UNOTIFY] = { &kev_unotify_source },
+};
+
+/* Every source, BPF side and fallback: flush (end of a call) or release (end of a queue). */
+static void kev_sources_each(struct kev_queue *q, bool release)
+{
+	for (int t = 0; t < KEVENT_MAX; t++) {
+		const struct kev_source *both[2] = { kev_types[t].src, kev_types[t].sys };
+
+		for (int i = 0; i < 2; i++) {
+			void (*fn)(struct kev_queue *) = !both[i] ? NULL
+							 : release ? both[i]->release
+								   : both[i]->flush;
+
+			if (fn)
+				fn(q);
+		}
+	}
+}
 
 void kev_sources_flush(struct kev_queue *q)
 {
-	for (int t = 0; t < KEVENT_MAX; t++)
-		if (kev_sources[t] && kev_sources[t]->flush)
-			kev_sources[t]->flush(q);
+	kev_sources_each(q, false);
 }
 
 void kev_sources_release(struct kev_queue *q)
 {
-	for (int t = 0; t < KEVENT_MAX; t++)
-		if (kev_sources[t] && kev_sources[t]->release)
-			kev_sources[t]->release(q);
+	kev_sources_each(q, true);
+}
+
+/* The path a type takes on q: KEVENT_BACKEND_*, or -errno (kevent_backend()). */
+static int kev_backend_of(const struct kev_queue *q, const struct kev_type *t, int fd)
+{
+	if (!t->bpf)
+		return KEVENT_BACKEND_SYSCALL;
+	return kev_kernel_backend(t->family, fd, q->need_bpf || !t->sys);
+}
+
+/* The source a new interest is made with, or NULL and *err. */
+static const struct kev_source *kev_source_pick(struct kev_queue *q, const struct ukevent *e,
+						int *err)
+{
+	const struct kev_type *t = e->type < KEVENT_MAX ? &kev_types[e->type] : NULL;
+	int b;
+
+	if (!t || !t->src) {
+		*err = -ENOSYS;
+		return NULL;
+	}
+	b = kev_backend_of(q, t, t->by_fd && (int)e->id.raw[0] >= 0 ? (int)e->id.raw[0] : -1);
+	if (b < 0) {
+		*err = b;
+		return NULL;
+	}
+	return b == KEVENT_BACKEND_BPF || !t->bpf ? t->src : t->sys;
 }
 
 struct kev_ident {
@@ -117,7 +171,7 @@ static void kev_ready_at_add(struct kev_queue *q, struct ukevent *e, struct kev_
 	}
 	/* Ready at once: returned in place and not registered. */
 	e->ret_flags = KEVENT_RET_DONE | (it->ret_flags & KEVENT_RET_BROKEN);
-	e->event = bits;
+	e->event = bits & it->uk.event;
 	e->ret_data[0] = it->ret_data[0];
 	e->ret_data[1] = it->ret_data[1];
 	kev_interest_free(q, it);
@@ -144,7 +198,11 @@ static void kev_pend_chunk(struct kev_queue *q, struct kev_pending *p, unsigned 
 
 		if (!p[i].it)
 			continue;
-		b = bits[m++] & p[i].it->uk.event;
+		b = bits[m] & p[i].it->uk.event;
+		/* A hang-up with data left is looked at again after delivery (K17). */
+		if (b)
+			b |= bits[m] & KEV_PEND_HUP;
+		m++;
 		if (p[i].add)
 			kev_ready_at_add(q, p[i].e, p[i].it, b, false);
 		else
@@ -185,12 +243,12 @@ static void kev_pend(struct kev_queue *q, struct kev_pendings *ps, struct ukeven
 
 static void kev_ctl_add(struct kev_queue *q, struct ukevent *e, struct kev_pendings *ps)
 {
-	const struct kev_source *src = e->type < KEVENT_MAX ? kev_sources[e->type] : NULL;
+	int err = 0;
+	const struct kev_source *src = kev_source_pick(q, e, &err);
 	struct kev_interest *it = kev_find(q, e);
-	int err;
 
 	if (!src) {
-		kev_fail(e, -ENOSYS);
+		kev_fail(e, err);
 		return;
 	}
 	err = kev_check_request(src, e);
@@ -309,6 +367,7 @@ KEV_API int kevent_ctl(int fd, unsigned int cmd, unsigned int num, struct ukeven
 	if (!q)
 		return kev_err(err);
 	pthread_mutex_lock(&q->lock);
+	q->calls++;
 	if (q->closed) {
 		err = -EBADF;
 	} else {
@@ -324,5 +383,20 @@ KEV_API int kevent_ctl(int fd, unsigned int cmd, unsigned int num, struct ukeven
 	kev_queue_put(q);
 	if (ps.p != ps.local)
 		free(ps.p);
+	return err < 0 ? kev_err(err) : err;
+}
+
+KEV_API int kevent_backend(int fd, unsigned int type)
+{
+	struct kev_queue *q;
+	int err;
+
+	if (type >= KEVENT_MAX || !kev_types[type].src)
+		return kev_err(-EINVAL);
+	q = kev_queue_get(fd, &err);
+	if (!q)
+		return kev_err(err);
+	err = q->closed ? -EBADF : kev_backend_of(q, &kev_types[type], -1);
+	kev_queue_put(q);
 	return err < 0 ? kev_err(err) : err;
 }

@@ -51,31 +51,45 @@ static void kev_fdnode_free(struct kev_queue *q, struct kev_fdnode *n)
 	free(n);
 }
 
-/*
- * Make the node's registration say `want` (0: none). epoll knows a registration by (file,
- * number): one made before the number was closed lives on while another descriptor holds
- * the file, so the same file back on the number is EEXIST (and a registration whose file
- * went is ENOENT): both mean "make it say `want`".
- */
-static int kev_fdnode_register(struct kev_queue *q, struct kev_fdnode *n, __u32 want)
+static int kev_fdnode_ctl(struct kev_queue *q, struct kev_fdnode *n, int op, __u32 want)
 {
 	struct epoll_event ev = {
 		.events = want | EPOLLET,
 		.data.u64 = (__u64)n->gen << 32 | (__u32)n->fd,
 	};
-	int op, err = 0;
+
+	return epoll_ctl(q->fd, op, n->fd, &ev) ? -errno : 0;
+}
+
+/*
+ * Make the node's registration say `want` (0: none). epoll knows a registration by (file,
+ * number): one made before the number was closed lives on while another descriptor holds
+ * the file, so the same file back on the number is EEXIST (and a registration whose file
+ * went is ENOENT): both mean "make it say `want`". EPOLLEXCLUSIVE is given at EPOLL_CTL_ADD
+ * only: a registration that has it or gets it is made anew, and the new one reports what
+ * is ready already (as every ADD does): no edge is lost in between.
+ */
+static int kev_fdnode_register(struct kev_queue *q, struct kev_fdnode *n, __u32 want)
+{
+	bool anew = (want | n->events) & EPOLLEXCLUSIVE;
+	int err = 0;
 
 	if (want == n->events)
 		return 0;
-	op = !want ? EPOLL_CTL_DEL : n->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-	if (epoll_ctl(q->fd, op, n->fd, &ev)) {
-		err = -errno;
-		if (op == EPOLL_CTL_MOD && err == -ENOENT)
-			err = epoll_ctl(q->fd, EPOLL_CTL_ADD, n->fd, &ev) ? -errno : 0;
-		else if (op == EPOLL_CTL_ADD && err == -EEXIST)
-			err = epoll_ctl(q->fd, EPOLL_CTL_MOD, n->fd, &ev) ? -errno : 0;
-		else if (op == EPOLL_CTL_DEL)
-			err = 0;
+	if (!want) {
+		epoll_ctl(q->fd, EPOLL_CTL_DEL, n->fd, NULL);
+	} else if (n->events && !anew) {
+		err = kev_fdnode_ctl(q, n, EPOLL_CTL_MOD, want);
+		if (err == -ENOENT)
+			err = kev_fdnode_ctl(q, n, EPOLL_CTL_ADD, want);
+	} else {
+		if (n->events)
+			epoll_ctl(q->fd, EPOLL_CTL_DEL, n->fd, NULL);
+		err = kev_fdnode_ctl(q, n, EPOLL_CTL_ADD, want);
+		if (err == -EEXIST) {
+			epoll_ctl(q->fd, EPOLL_CTL_DEL, n->fd, NULL);
+			err = kev_fdnode_ctl(q, n, EPOLL_CTL_ADD, want);
+		}
 	}
 	if (!err) {
 		q->fdregs += (int)!!want - (int)!!n->events;
@@ -84,18 +98,27 @@ static int kev_fdnode_register(struct kev_queue *q, struct kev_fdnode *n, __u32 
 	return err;
 }
 
-/* Register the union of what the node's interests need; free the node once it has none. */
+/*
+ * Register the union of what the node's interests need; free the node once it has none.
+ * EPOLLEXCLUSIVE (one queue woken among those asleep, K15) only when every interest with a
+ * registration asks for it, and then without what it does not allow (EPOLLRDHUP).
+ */
 static int kev_fdnode_sync(struct kev_queue *q, struct kev_fdnode *n)
 {
+	__u32 edge = 0, excl = EPOLLEXCLUSIVE;
 	struct kev_interest *it;
-	__u32 edge = 0;
 
 	if (!n->head) {
 		kev_fdnode_free(q, n);
 		return 0;
 	}
-	for (it = n->head; it; it = it->fd_next)
-		edge |= it->fd_events;
+	for (it = n->head; it; it = it->fd_next) {
+		edge |= it->fd_events & ~EPOLLEXCLUSIVE;
+		if (it->fd_events)
+			excl &= it->fd_events;
+	}
+	if (edge && excl)
+		edge = (edge & ~EPOLLRDHUP) | EPOLLEXCLUSIVE;
 	return kev_fdnode_register(q, n, edge);
 }
 

@@ -145,9 +145,6 @@ static int kev_inode_setup(void)
 	void *p;
 
 	ino.log.map_fd = -1;
-	err = kev_kernel_attach(KEV_PROGS_INODE); /* the first inode interest loads the family */
-	if (err)
-		return err;
 	ctl = kev_kernel_map_fd(KEV_MAP_INODE_CTL);
 	log = kev_kernel_map_fd(KEV_MAP_INODE_LOG);
 	if (ctl < 0 || log < 0)

@@ -93,6 +93,8 @@ struct kev_source {
 	bool (*level)(struct kev_interest *it, __u32 *bits);
 	/* The slot counts merged firings, collected at delivery into ret_data[1] (K19). */
 	bool counts;
+	/* counts without a slot: take the count merged since the last delivery (0: none). */
+	__u32 (*take)(struct kev_interest *it);
 	/* End of a kevent_ctl() call: push what the source batched to the kernel. */
 	void (*flush)(struct kev_queue *q);
 	/* The queue is going away: free what the source keeps per queue. */
@@ -119,6 +121,7 @@ struct kev_interest {
 	__u32 slot, gen;     /* the kernel slot (KEV_NO_SLOT: none) */
 	int batched; /* index in the source's pending kernel batch, or -1 */
 	__u32 seq;   /* kevent_ctl() call stamp (ctl.c) */
+	__u32 fired_call; /* q->calls when it went on the ready list (ready.c) */
 	/* KEVENT_SOCKET */
 	int domain;
 	bool listening;
@@ -151,6 +154,7 @@ struct kev_rb {
 	unsigned long cons; /* processed up to here */
 	unsigned long held; /* the last record processed starts here */
 	bool hold;	    /* a drain publishes `held`, not `cons` (ringbuf.c) */
+	unsigned long none; /* both positions, when there is no ring (kev_rb_none()) */
 };
 
 struct kev_queue {
@@ -161,6 +165,7 @@ struct kev_queue {
 	unsigned int refs;
 	unsigned int gen; /* kev_fork_gen() when made: a fork() child's copy is dead (K6) */
 	bool closed;
+	bool need_bpf; /* KEVENT_INIT_BPF: no syscall fallback (K26) */
 	struct kev_queue *orphan_next; /* fork() child: inherited, out of the table (queue.c) */
 
 	struct kev_rb rb;
@@ -172,6 +177,7 @@ struct kev_queue {
 	unsigned int epoll_skips; /* ready.c: harvests since the epoll set was last asked */
 	uint32_t sweep_cursor;
 	__u32 fdnode_gen;	 /* tells a node from an older one on the same descriptor */
+	unsigned int calls; /* calls that took the lock: tells an event from an earlier call */
 	struct kev_list ready;
 	struct kev_list recheck; /* delivered in level mode: looked at again by the next call */
 
@@ -225,7 +231,7 @@ void kev_filter_fini(struct kev_filter *f);
 void kev_filter_ref(struct kev_filter *f, __u32 h, int delta);
 
 /* kernel.c: the process-wide BPF objects, shared by every queue. */
-int kev_kernel_get(void);
+int kev_kernel_get(bool need_bpf);
 void kev_kernel_put(void);
 int kev_kernel_queue_open(struct kev_queue *q);
 void kev_kernel_queue_close(struct kev_queue *q);
@@ -237,6 +243,7 @@ int kev_kernel_map_fd(int which);
 /* Load and attach a source family on its first use; fd: see kernel.c. */
 int kev_kernel_attach(int group);
 int kev_kernel_attach_fd(int group, int fd);
+int kev_kernel_backend(int group, int fd, bool need_bpf);
 #define KEV_MAP_SOCKETS	   0 /* the operators' view (socket.c) */
 #define KEV_MAP_INODES	   1
 #define KEV_MAP_SOCKS	   2 /* the sockets' own storage */
@@ -257,6 +264,7 @@ __u64 kev_kernel_overflows(const struct kev_queue *q);
 
 /* ringbuf.c */
 int kev_rb_open(struct kev_rb *rb, int map_fd, size_t size, bool hold);
+void kev_rb_none(struct kev_rb *rb);
 void kev_rb_close(struct kev_rb *rb);
 void kev_rb_drop_fd(struct kev_rb *rb);
 typedef void (*kev_rb_fn)(void *ctx, const void *rec, size_t len);
@@ -272,7 +280,7 @@ const void *kev_rb_sole(const struct kev_rb *rb);
 struct epoll_event;
 void kev_fire(struct kev_queue *q, struct kev_interest *it, __u32 bits);
 void kev_fire_user(struct kev_queue *q, struct kev_interest *it);
-void kev_harvest(struct kev_queue *q);
+void kev_harvest(struct kev_queue *q, unsigned int want);
 void kev_dispatch(struct kev_queue *q, const struct epoll_event *ev, int n);
 unsigned int kev_deliver(struct kev_queue *q, struct ukevent *out, unsigned int max,
 			 struct kev_list *taken);
@@ -311,6 +319,12 @@ extern const struct kev_source kev_pipe_source;
 extern const struct kev_source kev_signal_source;
 extern const struct kev_source kev_aio_source;
 extern const struct kev_source kev_inode_source;
+
+extern const struct kev_source kev_socket_sys_source;
+
+/* socket.c: what K17 says of a socket, on either path (socket_epoll.c) */
+short kev_sock_pollmask(const struct kev_interest *it);
+__u32 kev_sock_classify(struct kev_interest *it, short revents);
 
 /* poll.c: descriptor watches shared by KEVENT_POLL and KEVENT_PIPE */
 int kev_pollfd_add(struct kev_queue *q, struct kev_interest *it, __u32 epoll_events);

@@ -30,6 +30,7 @@
 #include <bpf/libbpf.h>
 
 #include "internal.h"
+#include "inode_calls.h"
 #include "kev_core.skel.h"
 #include "kev_socket.skel.h"
 #include "kev_inode.skel.h"
@@ -62,6 +63,10 @@ static struct {
 	bool ready[KEV_PROGS_NR];	 /* the family is loaded and attached */
 	int failed[KEV_PROGS_NR];	 /* why the family cannot load, remembered */
 	char why[256];			 /* libbpf's first warning during a load */
+	/* Why a family (or, at KEV_PROGS_NR, the core) cannot load: the line said when asked. */
+	char said[KEV_PROGS_NR + 1][320];
+	bool told[KEV_PROGS_NR + 1];	 /* that line went to stderr */
+	int core_err;			 /* the core did not load: queues run without a ring */
 	struct kev_slot *slots;		 /* kev_slots, mmapped */
 	struct kev_qstat *qstats;	 /* kev_qstats, mmapped */
 	struct kev_timer_req *treqs;	 /* kev_timer_reqs, mmapped */
@@ -208,6 +213,7 @@ static void kev_socket_keep(struct kev_socket_bpf *s, int *err)
 
 static void kev_inode_keep(struct kev_inode_bpf *s, int *err)
 {
+	kev_inode_calls_write(bpf_map__fd(s->maps.kev_inode_calls), err); /* before they attach */
 	kev_keep_fd(bpf_map__fd(s->maps.kev_inodes), KEV_MAP_INODES, err);
 	kev_keep_fd(bpf_map__fd(s->maps.kev_inode_ctl), KEV_MAP_INODE_CTL, err);
 	kev_keep_fd(bpf_map__fd(s->maps.kev_inode_log), KEV_MAP_INODE_LOG, err);
@@ -374,25 +380,39 @@ static const struct {
 };
 
 /*
- * A load failed: the errno its caller gets, and one line on stderr saying what is missing.
- * No privilege is -EPERM, a shortage of descriptors or memory itself, and anything else
- * (no BTF, a missing tracepoint or kfunc, the verifier's refusal) -EOPNOTSUPP.
+ * A load failed: the errno its caller gets, and the line that says what is missing (kept in
+ * *line, printed by kev_say() when someone needs the BPF side). No privilege is -EPERM, a
+ * shortage of descriptors or memory itself, anything else (no BTF, a missing tracepoint or
+ * kfunc, the verifier's refusal) -EOPNOTSUPP.
  */
-static int kev_load_failed(const char *what, int err)
+static int kev_load_failed(const char *what, int err, char *line, size_t len)
 {
 	if (err == -EPERM) {
-		fprintf(stderr,
-			"libkevent: %s: the BPF side needs CAP_BPF and CAP_PERFMON (or root)\n",
-			what);
+		snprintf(line, len, "%s: the BPF side needs CAP_BPF and CAP_PERFMON (or root)", what);
 		return err;
 	}
 	if (err == -EMFILE || err == -ENFILE || err == -ENOMEM) {
-		fprintf(stderr, "libkevent: %s: %s\n", what, strerror(-err));
+		snprintf(line, len, "%s: %s", what, strerror(-err));
 		return err;
 	}
-	fprintf(stderr, "libkevent: %s: the kernel cannot run the BPF programs: %s\n", what,
-		kk.why[0] ? kk.why : strerror(-err));
+	snprintf(line, len, "%s: the kernel cannot run the BPF programs: %s", what,
+		 kk.why[0] ? kk.why : strerror(-err));
 	return -EOPNOTSUPP;
+}
+
+/* Is a load's failure for good (the fallback serves), or a shortage worth trying again? */
+static bool kev_for_good(int err)
+{
+	return err != -EMFILE && err != -ENFILE && err != -ENOMEM;
+}
+
+/* Say once on stderr why a family (KEV_PROGS_NR: the core) has no BPF side. */
+static void kev_say(int which)
+{
+	if (kk.told[which] || !kk.said[which][0])
+		return;
+	kk.told[which] = true;
+	fprintf(stderr, "libkevent: %s\n", kk.said[which]);
 }
 
 /* How far the kept parts went before a load: what a failed load undoes. */
@@ -421,7 +441,7 @@ static void kev_undo(const struct kev_mark *m)
  * Run load() with libbpf's messages caught. A failure leaves nothing of it behind, and
  * its error is as kev_load_failed() says it.
  */
-static int kev_load(int (*load)(void), const char *what)
+static int kev_load(int (*load)(void), const char *what, int which)
 {
 	struct kev_mark m = { .nlinks = kk.nlinks, .nmmaps = kk.nmmaps };
 	libbpf_print_fn_t old;
@@ -436,7 +456,11 @@ static int kev_load(int (*load)(void), const char *what)
 	if (!err)
 		return 0;
 	kev_undo(&m);
-	return kev_load_failed(what, err);
+	err = kev_load_failed(what, err, kk.said[which], sizeof(kk.said[which]));
+	kk.told[which] = false;
+	if (getenv("KEVENT_DEBUG") || !kev_for_good(err))
+		kev_say(which); /* a shortage fails the call: say why */
+	return err;
 }
 
 static void kev_kernel_unload(void)
@@ -457,6 +481,7 @@ static void kev_kernel_unload(void)
 	kk.nlinks = kk.nmmaps = 0;
 	memset(kk.ready, 0, sizeof(kk.ready));
 	memset(kk.failed, 0, sizeof(kk.failed));
+	kk.core_err = 0;
 	kk.slots = NULL;
 	kk.qstats = NULL;
 	kk.treqs = NULL;
@@ -482,12 +507,36 @@ static __u32 kev_kernel_capacity(void)
 	return n >= 1 && n <= (1UL << 24) ? (__u32)n : KEV_MAX_SLOTS;
 }
 
+/*
+ * KEVENT_BACKEND in the environment: "syscall" keeps the BPF side out (the fallback of every
+ * source, for testing it), "bpf" makes every queue require it (KEVENT_INIT_BPF), anything
+ * else leaves the choice to what loads.
+ */
+static bool kev_env_backend(const char *want)
+{
+	const char *s = getenv("KEVENT_BACKEND");
+
+	return s && !strcmp(s, want);
+}
+
+/*
+ * The core. Without it (no privilege, no BPF in the kernel, KEVENT_BACKEND=syscall) queues
+ * run without a kernel ring and every family on its fallback: kk.core_err says why, and is
+ * every family's failure. A shortage fails kevent_init() itself.
+ */
 static int kev_kernel_load(void)
 {
+	char *line = kk.said[KEV_PROGS_NR];
 	int err;
 
 	kk.nslots = kev_kernel_capacity();
-	err = kev_load(kev_core_load, "kevent_init");
+	if (kev_env_backend("syscall")) {
+		snprintf(line, sizeof(kk.said[0]), "KEVENT_BACKEND=syscall: the BPF side is off");
+		kk.told[KEV_PROGS_NR] = false;
+		err = -EOPNOTSUPP;
+	} else {
+		err = kev_load(kev_core_load, "kevent_init", KEV_PROGS_NR);
+	}
 	/* Untouched pages cost nothing: both grow with the slots actually used. */
 	if (!err) {
 		kk.owner = calloc(kk.nslots, sizeof(*kk.owner));
@@ -497,10 +546,23 @@ static int kev_kernel_load(void)
 	}
 	if (err)
 		kev_kernel_unload();
+	if (err && kev_for_good(err)) {
+		kk.core_err = err;
+		for (int i = 0; i < KEV_PROGS_NR; i++) {
+			kk.failed[i] = err;
+			memcpy(kk.said[i], line, sizeof(kk.said[i]));
+			kk.told[i] = false;
+		}
+		err = 0;
+	}
 	return err;
 }
 
-int kev_kernel_get(void)
+/*
+ * A queue's hold on the kernel side. need_bpf (KEVENT_INIT_BPF): the caller refuses the
+ * fallback, and a core that cannot load fails it, said on stderr.
+ */
+int kev_kernel_get(bool need_bpf)
 {
 	int err = 0;
 
@@ -508,8 +570,14 @@ int kev_kernel_get(void)
 	pthread_mutex_lock(&kk.lock);
 	if (!kk.users)
 		err = kev_kernel_load();
+	if (!err && kk.core_err && (need_bpf || kev_env_backend("bpf"))) {
+		kev_say(KEV_PROGS_NR);
+		err = kk.core_err;
+	}
 	if (!err)
 		kk.users++;
+	else if (!kk.users)
+		kev_kernel_unload();
 	pthread_mutex_unlock(&kk.lock);
 	return err;
 }
@@ -539,10 +607,11 @@ void kev_kernel_forget(void)
  * Load and attach a source family's programs: its first interest does it, and they stay
  * until the last queue goes. A process that watches no socket then neither verifies the
  * socket programs nor runs them on every socket of the machine. A family that cannot load
- * fails its interests (-EPERM, -EOPNOTSUPP, said once on stderr), not the queue, and is
- * not tried again while the process keeps a queue, unless it ran short of descriptors or
- * memory. fd: a descriptor the caller is about to use, or -1. A load opens descriptors,
- * which could take its number if it is closed: it is checked first (-EBADF).
+ * (-EPERM, -EOPNOTSUPP) is not tried again while the process keeps a queue: its sources
+ * take their fallback (kev_kernel_backend()). A shortage of descriptors or memory is
+ * returned, and the next interest tries again. fd: a descriptor the caller is about to
+ * use, or -1. A load opens descriptors, which could take its number if it is closed: it
+ * is checked first (-EBADF).
  */
 int kev_kernel_attach_fd(int group, int fd)
 {
@@ -556,10 +625,10 @@ int kev_kernel_attach_fd(int group, int fd)
 	pthread_mutex_lock(&kk.lock);
 	err = kk.failed[group];
 	if (!err && !kk.ready[group])
-		err = kev_load(kev_families[group].load, kev_families[group].what);
+		err = kev_load(kev_families[group].load, kev_families[group].what, group);
 	if (!err)
 		__atomic_store_n(&kk.ready[group], true, __ATOMIC_RELEASE);
-	else if (err != -EMFILE && err != -ENFILE && err != -ENOMEM)
+	else if (kev_for_good(err))
 		kk.failed[group] = err;
 	pthread_mutex_unlock(&kk.lock);
 	return err;
@@ -568,6 +637,28 @@ int kev_kernel_attach_fd(int group, int fd)
 int kev_kernel_attach(int group)
 {
 	return kev_kernel_attach_fd(group, -1);
+}
+
+/*
+ * The path a family's sources take (K26): KEVENT_BACKEND_BPF once its programs are
+ * attached (the first call loads them), else KEVENT_BACKEND_SYSCALL. need_bpf: the caller
+ * refuses the fallback (KEVENT_INIT_BPF, KEVENT_BACKEND=bpf, or a source without one) and
+ * gets the load's error instead, its reason said once on stderr.
+ */
+int kev_kernel_backend(int group, int fd, bool need_bpf)
+{
+	int err = kev_kernel_attach_fd(group, fd);
+
+	if (!err)
+		return KEVENT_BACKEND_BPF;
+	if (err != -EPERM && err != -EOPNOTSUPP)
+		return err;
+	if (!need_bpf && !kev_env_backend("bpf"))
+		return KEVENT_BACKEND_SYSCALL;
+	pthread_mutex_lock(&kk.lock);
+	kev_say(group);
+	pthread_mutex_unlock(&kk.lock);
+	return err;
 }
 
 /* A map of a family its first interest loaded (kev_kernel_attach()): -EBADF before. */
@@ -595,12 +686,18 @@ int kev_kernel_arm_timers(struct kev_timer_req *reqs, unsigned int nr)
 	return err;
 }
 
-/* Probe the sockets at p[0..nr).fd (kev_sock_probe); the answers come back in p. */
+/*
+ * Probe the sockets at p[0..nr).fd (kev_sock_probe); the answers come back in p.
+ * -EOPNOTSUPP while the socket family is not loaded.
+ */
 int kev_kernel_probe(struct kev_probe *p, unsigned int nr)
 {
 	struct kev_probe_ctx ctx = { .nr = nr };
 	int err;
 
+	/* Acquire: pairs with the release that publishes the loaded family. */
+	if (!__atomic_load_n(&kk.ready[KEV_PROGS_SOCKET], __ATOMIC_ACQUIRE))
+		return -EOPNOTSUPP;
 	pthread_mutex_lock(&kk.lock);
 	memcpy(kk.probes, p, nr * sizeof(*p));
 	err = kev_kernel_run(kk.fd[KEV_FD_SOCK_PROBE], &ctx, sizeof(ctx));
@@ -624,11 +721,18 @@ __u64 kev_kernel_timers(void)
 	return __atomic_load_n(&kk.tbss->kev_tnodes, __ATOMIC_RELAXED);
 }
 
-/* Give the queue a ring buffer of its own, at a free index of kev_rings. */
+/*
+ * Give the queue a ring buffer of its own, at a free index of kev_rings. Without the core,
+ * the queue reads an empty ring that never fills (kev_rb_none()).
+ */
 int kev_kernel_queue_open(struct kev_queue *q)
 {
 	int outer = kk.fd[KEV_FD_RINGS], fd = -1, err, idx;
 
+	if (outer < 0) {
+		kev_rb_none(&q->rb);
+		return 0;
+	}
 	pthread_mutex_lock(&kk.lock);
 	idx = ~kk.queues ? __builtin_ctzll(~kk.queues) : -1;
 	if (idx < 0 || idx >= KEV_MAX_QUEUES) {
@@ -664,6 +768,8 @@ void kev_kernel_queue_close(struct kev_queue *q)
 {
 	int outer = kk.fd[KEV_FD_RINGS];
 
+	if (q->qidx < 0)
+		return;
 	pthread_mutex_lock(&kk.lock);
 	bpf_map_delete_elem(outer, &q->qidx);
 	kk.queues &= ~(1ULL << q->qidx);
@@ -673,6 +779,8 @@ void kev_kernel_queue_close(struct kev_queue *q)
 
 __u64 kev_kernel_overflows(const struct kev_queue *q)
 {
+	if (q->qidx < 0)
+		return 0;
 	/* Acquire: pairs with the BPF side's atomic add after it set the pending bits. */
 	return __atomic_load_n(&kk.qstats[q->qidx].overflows, __ATOMIC_ACQUIRE);
 }
@@ -752,11 +860,6 @@ __u32 kev_slot_pending(const struct kev_interest *it)
 	return KEV_SLOT_PENDING(__atomic_load_n(&kk.slots[it->slot].word, __ATOMIC_ACQUIRE));
 }
 
-/*
- * Take the pending bits (a count: all of it), keep the generation and the level state.
- * After this the BPF side sees nothing pending and pushes a record for the next event
- * (pairs with its compare-and-swap).
- */
 /* OR state bits into the slot (the level state a probe saw), unless it changed hands. */
 void kev_slot_set(const struct kev_interest *it, __u32 bits)
 {
@@ -771,6 +874,11 @@ void kev_slot_set(const struct kev_interest *it, __u32 bits)
 		;
 }
 
+/*
+ * Take the pending bits (a count: all of it), keep the generation and the level state.
+ * After this the BPF side sees nothing pending and pushes a record for the next event
+ * (pairs with its compare-and-swap).
+ */
 __u32 kev_slot_clear(const struct kev_interest *it)
 {
 	__u64 keep = it->src->counts ? 0 : KEV_PEND_LEVEL;

@@ -199,7 +199,7 @@ static int kev_queue_setup(struct kev_queue *q)
 		err = kev_htab_init(&q->fdnodes);
 	if (!err)
 		err = kev_kernel_queue_open(q);
-	if (!err)
+	if (!err && q->rb.map_fd >= 0)
 		err = kev_epoll_add(q->fd, q->rb.map_fd, KEV_EP_RING);
 	if (!err)
 		kev_rb_drop_fd(&q->rb);
@@ -213,9 +213,10 @@ KEV_API int kevent_init(struct kevent_ring *ring, unsigned int ring_size, unsign
 	struct kev_queue *q;
 	int err;
 
-	if (flags || !ring != !ring_size || (ring && ring_size < 2) || ring_size > KEVENT_MAX_BATCH)
+	if ((flags & ~KEVENT_INIT_BPF) || !ring != !ring_size || (ring && ring_size < 2) ||
+	    ring_size > KEVENT_MAX_BATCH)
 		return kev_err(-EINVAL);
-	err = kev_kernel_get();
+	err = kev_kernel_get(flags & KEVENT_INIT_BPF);
 	if (err)
 		return kev_err(err);
 	q = calloc(1, sizeof(*q));
@@ -223,6 +224,7 @@ KEV_API int kevent_init(struct kevent_ring *ring, unsigned int ring_size, unsign
 		kev_kernel_put();
 		return kev_err(-ENOMEM);
 	}
+	q->need_bpf = flags & KEVENT_INIT_BPF;
 	err = kev_queue_setup(q);
 	if (!err && ring) {
 		q->ring = ring;

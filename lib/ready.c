@@ -40,6 +40,7 @@ void kev_fire(struct kev_queue *q, struct kev_interest *it, __u32 bits)
 		return;
 	kev_unqueue(it);
 	it->where = KEV_READY;
+	it->fired_call = q->calls;
 	kev_list_add_tail(&it->link, &q->ready);
 	if (it->uk.req_flags & KEVENT_REQ_WAKEUP_ALL)
 		kev_wake_all(q); /* K15 */
@@ -146,8 +147,8 @@ void kev_dispatch(struct kev_queue *q, const struct epoll_event *ev, int n)
  * Level mode (K13): what the last call delivered is looked at again (what the source does
  * not know, with one poll() for all of it) and goes back on the ready list while still
  * ready. Whatever is not waits for its next edge (a kernel record, an epoll event). The
- * number is checked at delivery for a source whose kernel side checks numbers: poll() and
- * a level state know an object, not whether the number still names it.
+ * number is checked at delivery: poll() and a level state know an object, not whether the
+ * number still names it.
  */
 static void kev_recheck(struct kev_queue *q)
 {
@@ -163,7 +164,7 @@ static void kev_recheck(struct kev_queue *q)
 		}
 		kev_ready_now(its, n, bits);
 		for (unsigned int i = 0; i < n; i++) {
-			if (bits[i] && its[i]->src->kernel_checks_fd)
+			if (bits[i] && its[i]->src->named)
 				bits[i] |= KEV_PEND_VERIFY;
 			kev_fire(q, its[i], bits[i]);
 		}
@@ -186,8 +187,26 @@ static bool kev_epoll_due(struct kev_queue *q, bool fed)
 	return true;
 }
 
-/* Gather everything that became ready since the last call, without blocking. */
-void kev_harvest(struct kev_queue *q)
+/*
+ * What epoll has, up to what the call can deliver (want): the rest stays in epoll, whose
+ * events are current when they are taken, while an event that waits on the ready list
+ * past the call has its number checked at delivery (kev_still_there()).
+ */
+static void kev_epoll_drain(struct kev_queue *q, unsigned int want)
+{
+	struct epoll_event ev[64];
+	unsigned int got = 0;
+	int n;
+
+	do {
+		n = epoll_wait(q->fd, ev, 64, 0);
+		kev_dispatch(q, ev, n);
+		got += n > 0 ? (unsigned int)n : 0;
+	} while (n == 64 && got < want);
+}
+
+/* Gather what became ready since the last call, without blocking; want: room for events. */
+void kev_harvest(struct kev_queue *q, unsigned int want)
 {
 	unsigned int fed = kev_rb_drain(&q->rb, kev_on_record, q);
 	__u64 ov;
@@ -202,12 +221,8 @@ void kev_harvest(struct kev_queue *q)
 		q->seen_overflows = ov;
 		kev_htab_each(&q->ids, kev_rescan_node, q);
 	}
-	if (kev_epoll_due(q, fed)) {
-		struct epoll_event ev[64];
-		int n = epoll_wait(q->fd, ev, 64, 0);
-
-		kev_dispatch(q, ev, n);
-	}
+	if (kev_epoll_due(q, fed))
+		kev_epoll_drain(q, want);
 	kev_recheck(q);
 }
 
@@ -215,11 +230,16 @@ void kev_harvest(struct kev_queue *q)
  * Does the registered descriptor still name the object (K17)? Asked before anything is
  * asked of the object itself, so that no probe ever reaches whatever holds the number now.
  * A source whose kernel side checks the descriptor at each event is asked only when that
- * side could not tell, and before a probe.
+ * side could not tell, and before a probe. Another is asked for an event that waited
+ * since an earlier call, in which the caller may have closed the descriptor and reused
+ * its number; an epoll event taken and delivered within one call names the file epoll
+ * holds, under the number it was registered with, as epoll_wait() would report it.
  */
-static bool kev_still_there(struct kev_interest *it, __u32 bits, bool probe)
+static bool kev_still_there(struct kev_queue *q, struct kev_interest *it, __u32 bits,
+			    bool probe)
 {
-	bool ask = !it->src->kernel_checks_fd || (bits & KEV_PEND_VERIFY) || probe;
+	bool ask = (bits & KEV_PEND_VERIFY) || probe ||
+		   (!it->src->kernel_checks_fd && it->fired_call != q->calls);
 
 	return !it->src->named || !ask || it->src->named(it);
 }
@@ -238,13 +258,14 @@ static bool kev_take(struct kev_queue *q, struct kev_interest *it, struct ukeven
 
 	kev_unqueue(it);
 	it->fired = 0;
-	if ((bits & KEV_PEND_DEAD) || !kev_still_there(it, bits, probe)) {
+	if ((bits & KEV_PEND_DEAD) || !kev_still_there(q, it, bits, probe)) {
 		/* Its descriptor was closed: the interest goes silently (K17). */
 		kev_interest_free(q, it);
 		return false;
 	}
 	if (it->src->counts && !user) {
-		it->ret_data[1] = kev_slot_clear(it); /* firings merged into this event */
+		/* Firings merged into this event. */
+		it->ret_data[1] = it->src->take ? it->src->take(it) : kev_slot_clear(it);
 		if (!it->ret_data[1])
 			return false;
 	}

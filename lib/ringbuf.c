@@ -49,6 +49,16 @@ int kev_rb_open(struct kev_rb *rb, int map_fd, size_t size, bool hold)
 	return 0;
 }
 
+/*
+ * No ring (a queue without the BPF side): both positions point at one word of the queue's
+ * own, so that every function below finds nothing to read and writes only there.
+ */
+void kev_rb_none(struct kev_rb *rb)
+{
+	*rb = (struct kev_rb){ .map_fd = -1 };
+	rb->consumer_pos = rb->producer_pos = &rb->none;
+}
+
 void kev_rb_close(struct kev_rb *rb)
 {
 	munmap(rb->consumer_pos, rb->page);
@@ -166,11 +176,11 @@ const void *kev_rb_sole(const struct kev_rb *rb)
 {
 	/* Acquire: as in kev_rb_drain(). */
 	unsigned long prod = __atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE);
-	__u32 *hdr = kev_rb_hdr(rb, rb->cons);
-	__u32 len;
+	__u32 *hdr, len;
 
 	if (prod == rb->cons)
 		return NULL;
+	hdr = kev_rb_hdr(rb, rb->cons);
 	len = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
 	if ((len & (BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)) ||
 	    rb->cons + kev_rb_roundup(len) != prod)

@@ -259,9 +259,6 @@ static int kev_sock_add(struct kev_queue *q, struct kev_interest *it)
 	err = kev_slot_alloc(it);
 	if (!err)
 		err = kev_fdwatch_add(q, it, 0);
-	/* The first socket interest loads the socket family, whose map the store needs. */
-	if (!err)
-		err = kev_kernel_attach_fd(KEV_PROGS_SOCKET, it->fd);
 	if (!err)
 		err = kev_sock_store(q, it);
 	if (err) {
@@ -348,7 +345,6 @@ static void kev_sock_del(struct kev_queue *q, struct kev_interest *it)
 	kev_fdwatch_del(q, it);
 }
 
-/* MODIFY (K8): the watch in the socket's storage, the view, and the epoll registration. */
 /*
  * MODIFY (K8): the watch in the socket's storage when what the kernel side does for it
  * changed (SEND alone is epoll's), the view, and the epoll registration.
@@ -373,7 +369,7 @@ static int kev_sock_modify(struct kev_queue *q, struct kev_interest *it)
 }
 
 /* Readiness a probe asks poll() about: only what the interest can be told. */
-static short kev_sock_pollmask(const struct kev_interest *it)
+short kev_sock_pollmask(const struct kev_interest *it)
 {
 	short ev = 0;
 
@@ -476,17 +472,18 @@ static __u32 kev_sock_error(struct kev_interest *it)
 
 /*
  * An error or a hang-up is pending (K17): BROKEN, with the socket's error (or EPIPE for a
- * plain hang-up), once nothing is left to read; nothing yet while data remains.
- * KEV_PEND_DEAD: the number no longer names the socket, and must not be asked more.
+ * plain hang-up), once nothing is left to read; while data remains, KEV_PEND_HUP, which
+ * has the core look again after the call, whatever the mode. KEV_PEND_DEAD: the number no
+ * longer names the socket, and must not be asked more.
  */
 static __u32 kev_sock_hangup(struct kev_interest *it, short revents)
 {
 	__u32 err;
 
-	if (!kev_sock_named(it))
+	if (!it->src->named(it))
 		return KEV_PEND_DEAD;
 	if (kev_sock_readable(it))
-		return 0;
+		return KEV_PEND_HUP;
 	err = kev_sock_error(it);
 	it->ret_flags |= KEVENT_RET_BROKEN;
 	it->ret_data[1] = (__u32)-(int)(err ? err : revents & POLLERR ? EIO : EPIPE);
@@ -497,7 +494,7 @@ static __u32 kev_sock_hangup(struct kev_interest *it, short revents)
  * poll() bits to event bits (K17). A peer that only shut its side down leaves the socket
  * readable: RECV; on a listener, RECV and ACCEPT are the same readiness.
  */
-static __u32 kev_sock_classify(struct kev_interest *it, short revents)
+__u32 kev_sock_classify(struct kev_interest *it, short revents)
 {
 	__u32 bits = 0;
 
@@ -505,14 +502,14 @@ static __u32 kev_sock_classify(struct kev_interest *it, short revents)
 		return 0;
 	if ((revents & (POLLERR | POLLHUP)) && !it->listening) {
 		bits = kev_sock_hangup(it, revents);
-		if (bits || (it->ret_flags & KEVENT_RET_BROKEN))
+		if ((bits & KEV_PEND_DEAD) || (it->ret_flags & KEVENT_RET_BROKEN))
 			return bits;
 	}
 	if (revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR))
 		bits |= KEVENT_SOCKET_RECV | (it->listening ? KEVENT_SOCKET_ACCEPT : 0);
 	if (revents & POLLOUT)
 		bits |= KEVENT_SOCKET_SEND;
-	return bits & it->uk.event;
+	return bits & (it->uk.event | KEV_PEND_HUP);
 }
 
 static void kev_sock_release(struct kev_queue *q)

@@ -154,9 +154,7 @@ static int kev_timer_add(struct kev_queue *q, struct kev_interest *it)
 		return -EINVAL;
 	if (!q->timers && !(q->timers = calloc(1, sizeof(*q->timers))))
 		return -ENOMEM;
-	err = kev_kernel_attach(KEV_PROGS_TIMER); /* the first timer loads the family */
-	if (!err)
-		err = kev_slot_alloc(it);
+	err = kev_slot_alloc(it);
 	if (err)
 		return err;
 	kev_timer_start(it, false);

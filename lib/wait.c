@@ -233,7 +233,8 @@ static bool kev_sleep(struct kev_queue *q, const struct kev_deadline *d, unsigne
 
 	if (!kev_time_left(d, &left))
 		return false;
-	if (!space && q->spin_ns && kev_spin(q, d, gen))
+	/* A queue without a kernel ring has nothing to watch in memory: it sleeps at once. */
+	if (!space && q->spin_ns && q->qidx >= 0 && kev_spin(q, d, gen))
 		return true;
 	/* Catch up, so that the next record wakes a sleeper; one that came meanwhile is taken. */
 	if (kev_rb_publish(&q->rb) && !space)
@@ -268,10 +269,11 @@ static int kev_collect(struct kev_queue *q, struct ukevent *out, unsigned int mi
 
 	kev_list_init(&taken);
 	pthread_mutex_lock(&q->lock);
+	q->calls++;
 	gen = q->wake_gen;
 	kev_fdwatch_sweep(q);
 	while (!q->closed) {
-		kev_harvest(q);
+		kev_harvest(q, max_nr - got);
 		got += kev_deliver(q, out ? out + got : NULL, max_nr - got, &taken);
 		if (got >= min_nr || got == max_nr || gen != q->wake_gen)
 			break;

@@ -14,7 +14,7 @@
 
 #include "src_helpers.h"
 
-TestSuite(aio, .init = kt_require_root, .timeout = 120);
+TestSuite(aio, .timeout = 120);
 
 #define MiB (1ULL << 20)
 

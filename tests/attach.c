@@ -19,7 +19,7 @@
 
 #include "helpers.h"
 
-TestSuite(attach, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
+TestSuite(bpf_attach, .init = kt_require_bpf, .timeout = KT_TEST_TIMEOUT);
 
 /* The program a descriptor of this process is, or attaches (link); false for neither. */
 static bool prog_of_fd(int fd, struct bpf_prog_info *info)
@@ -100,12 +100,16 @@ static bool own_link(const char *name)
 	return found;
 }
 
-Test(attach, k26_k17_families_load_with_their_first_interest,
+Test(bpf_attach, k26_k17_families_load_with_their_first_interest,
      .description = "K26, K17-K19: UNOTIFY and POLL load no program; the first socket, timer "
 		    "and inode interest each load and attach their own family only")
 {
-	int q = kt_queue(), p[2], rx, tx, dir;
+	int q, p[2], rx, tx, dir;
 
+	kt_require_bpf_source("socket");
+	kt_require_bpf_source("inode");
+	kt_require_bpf_source("timer");
+	q = kt_queue();
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	kt_unotify_add(q, 1, 0);
 	kt_add(q, kt_fd_ev(KEVENT_POLL, p[0], POLLIN, 0));
@@ -136,7 +140,7 @@ Test(attach, k26_k17_families_load_with_their_first_interest,
 	close(tx);
 }
 
-Test(attach, k2_first_queue_descriptors,
+Test(bpf_attach, k2_first_queue_descriptors,
      .description = "K2 (descriptor footprint): the first kevent_init holds 5 descriptors, a "
 		    "further queue 2, and nothing stays after the last kevent_close")
 {
@@ -171,7 +175,7 @@ static void fd_room(int room)
 	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0, "setrlimit: %m");
 }
 
-Test(attach, k26_emfile_fails_only_the_family,
+Test(bpf_attach, k26_emfile_fails_only_the_family,
      .description = "K26, K25: out of descriptors, kevent_init is -EMFILE; a family that "
 		    "cannot load fails its interest with -EMFILE, the queue stays usable, and "
 		    "the next interest of the family loads it")
@@ -180,6 +184,7 @@ Test(attach, k26_emfile_fails_only_the_family,
 	struct ukevent uk;
 	int q, rx, tx;
 
+	kt_require_bpf_source("socket");
 	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
 	fd_room(1);
 	cr_assert_eq(kevent_init(NULL, 0, 0), -EMFILE);

@@ -12,7 +12,7 @@
 
 #include "helpers.h"
 
-TestSuite(bpftool, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
+TestSuite(bpftool, .init = kt_require_bpf, .timeout = KT_TEST_TIMEOUT);
 
 /*
  * One JSON dump of every kev_sockets map on the machine (other tests have theirs), or NULL
@@ -90,6 +90,7 @@ Test(bpftool, watched_socket_in_kev_sockets,
 	char *dump, *entry;
 	int q, a, b;
 
+	kt_require_bpf_source("socket");
 	q = kt_queue();
 	kt_tcp_pair(&a, &b);
 	kt_add(q, kt_sock_ev(a, KEVENT_SOCKET_RECV, 0));

@@ -12,7 +12,7 @@
 
 #include "src_helpers.h"
 
-TestSuite(closed, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
+TestSuite(closed, .timeout = KT_TEST_TIMEOUT);
 
 static unsigned long long kt_interests(int q)
 {

@@ -9,7 +9,7 @@
 
 #include "helpers.h"
 
-TestSuite(ctl, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
+TestSuite(ctl, .timeout = KT_TEST_TIMEOUT);
 
 Test(ctl, k7_bad_entry_does_not_stop_batch,
      .description = "K7: one bad entry in a batch of 3 never stops the others")

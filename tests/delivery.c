@@ -14,7 +14,7 @@
 
 #include "helpers.h"
 
-TestSuite(delivery, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
+TestSuite(delivery, .timeout = KT_TEST_TIMEOUT);
 
 Test(delivery, k12_udp_burst_merges,
      .description = "K12: 100 datagrams before delivery give one event")
@@ -169,8 +169,14 @@ static int collect_across(const int *q, int nq, int fd, unsigned int *got)
 	return total + take_all(q, nq, fd, got);
 }
 
-Test(delivery, k15_one_queue_gets_it_spread,
-     .description = "K15: without WAKEUP_ALL one queue gets each event, spread across queues")
+/*
+ * On the BPF path one queue gets each event whether or not it sleeps; on the syscall path
+ * only queues asleep share an event (EPOLLEXCLUSIVE), as k15_sleeping_queues_one_gets_it
+ * checks on both.
+ */
+Test(delivery, k15_bpf_one_queue_gets_it_spread,
+     .description = "K15: without WAKEUP_ALL one queue gets each event, spread across queues, "
+		    "none of them asleep")
 {
 	unsigned int seen = 0, got;
 	int q[2], rx, tx, i, n;
@@ -178,6 +184,7 @@ Test(delivery, k15_one_queue_gets_it_spread,
 	kt_udp_pair(&rx, &tx);
 	for (i = 0; i < 2; i++) {
 		q[i] = kt_queue();
+		kt_require_path(q[i], KEVENT_SOCKET, KEVENT_BACKEND_BPF);
 		kt_add(q[i], kt_sock_ev(rx, KEVENT_SOCKET_RECV, KEVENT_REQ_ET));
 	}
 	for (i = 0; i < 20; i++) {
@@ -194,8 +201,9 @@ Test(delivery, k15_one_queue_gets_it_spread,
 	close(tx);
 }
 
-Test(delivery, k15_eight_queues_share_a_listener,
-     .description = "K15/K8: eight queues watch one listening socket; a connection goes to one")
+Test(delivery, k15_bpf_eight_queues_share_a_listener,
+     .description = "K15/K8: eight queues watch one listening socket; a connection goes to one, "
+		    "none of them asleep")
 {
 	struct ukevent uk;
 	unsigned int got;
@@ -204,6 +212,7 @@ Test(delivery, k15_eight_queues_share_a_listener,
 	l = kt_tcp_listener();
 	for (i = 0; i < 8; i++) {
 		q[i] = kt_queue();
+		kt_require_path(q[i], KEVENT_SOCKET, KEVENT_BACKEND_BPF);
 		uk = kt_sock_ev(l, KEVENT_SOCKET_ACCEPT, KEVENT_REQ_ET);
 		kt_ctl1(q[i], KEVENT_CTL_ADD, &uk);
 		cr_assert_eq(uk.ret_flags, 0, "queue %d: ret_flags %#x error %d", i, uk.ret_flags,
@@ -219,6 +228,36 @@ Test(delivery, k15_eight_queues_share_a_listener,
 		kt_close(q[i]);
 	for (r = 0; r < 4; r++)
 		close(c[r]);
+	close(l);
+}
+
+Test(delivery, k15_sleeping_queues_one_gets_it,
+     .description = "K15: four queues asleep on one listening socket: a connection wakes one "
+		    "and goes to it alone")
+{
+	struct kt_getter g[4];
+	int q[4], l, c, i, woken = 0, events = 0;
+
+	l = kt_tcp_listener();
+	for (i = 0; i < 4; i++) {
+		q[i] = kt_queue();
+		kt_add(q[i], kt_sock_ev(l, KEVENT_SOCKET_ACCEPT, 0));
+		kt_getter_start(&g[i], q[i], 1, KT_WAIT_MS);
+	}
+	for (i = 0; i < 4; i++)
+		kt_getter_parked(&g[i]);
+	c = kt_tcp_connect(l);
+	for (i = 0; i < 4; i++) {
+		cr_assert(kt_join_within(g[i].th, 2 * KT_WAIT_MS), "getter %d never returned", i);
+		cr_assert_geq(g[i].ret, 0, "getter %d: %d", i, g[i].ret);
+		woken += g[i].ret > 0;
+		events += g[i].ret;
+	}
+	cr_assert_eq(woken, 1, "%d queues got the connection", woken);
+	cr_assert_eq(events, 1, "%d events for one connection", events);
+	for (i = 0; i < 4; i++)
+		kt_close(q[i]);
+	close(c);
 	close(l);
 }
 

@@ -21,7 +21,7 @@
 
 #include "src_helpers.h"
 
-TestSuite(fork, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
+TestSuite(fork, .timeout = KT_TEST_TIMEOUT);
 
 extern char **environ;
 

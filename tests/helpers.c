@@ -16,15 +16,48 @@
 
 #include "helpers.h"
 
-void kt_require_root(void)
+/* A skip is a failure under CI=true: there everything must run. */
+static void kt_skip(const char *why)
 {
 	const char *ci = getenv("CI");
 
-	if (geteuid() == 0)
-		return;
 	if (ci && !strcmp(ci, "true"))
-		cr_assert_fail("needs root (BPF), and CI=true forbids skipping");
-	cr_skip_test("needs root (BPF)");
+		cr_assert_fail("%s, and CI=true forbids skipping", why);
+	cr_skip_test("%s", why);
+}
+
+void kt_require_path(int q, unsigned int type, int path)
+{
+	int b = kevent_backend(q, type);
+
+	cr_assert(b == KEVENT_BACKEND_BPF || b == KEVENT_BACKEND_SYSCALL, "kevent_backend = %d", b);
+	if (b != path)
+		kt_skip(path == KEVENT_BACKEND_BPF ? "a test of the BPF path, which is not in use"
+						   : "a test of the syscall path, which is not in use");
+}
+
+void kt_require_bpf_source(const char *name)
+{
+	char line[64], want[32];
+	bool bpf = false;
+	FILE *f = popen(KT_BUILD_DIR "/paths 2>/dev/null", "r");
+
+	cr_assert_not_null(f, "cannot run " KT_BUILD_DIR "/paths: %m");
+	snprintf(want, sizeof(want), "%s bpf\n", name);
+	while (fgets(line, sizeof(line), f))
+		bpf |= !strcmp(line, want);
+	pclose(f);
+	if (!bpf)
+		kt_skip("a test of a BPF path this kernel or process does not have");
+}
+
+void kt_require_bpf(void)
+{
+	int q = kevent_init(NULL, 0, KEVENT_INIT_BPF);
+
+	if (q < 0)
+		kt_skip("a test of the BPF path, which this process cannot use");
+	kevent_close(q);
 }
 
 int kt_queue(void)

@@ -26,12 +26,20 @@
 #define KT_TEST_TIMEOUT 30
 
 /*
- * Skip without root (BPF needs it); under CI=true that is a failure instead. Every suite
- * runs it as its .init, before each of its tests.
+ * Paths (K26). The suite runs once per path (make test): BPF, KEVENT_BACKEND=syscall, and
+ * as an unprivileged user. A test that only makes sense on one path says so in its name
+ * (`bpf` or `syscall`), and make test leaves it out of the other runs; run there anyway,
+ * it skips (a failure under CI=true, where nothing may skip). kt_require_bpf() is for a
+ * suite's init: the queue it tries leaves nothing loaded.
  */
-void kt_require_root(void);
+void kt_require_path(int q, unsigned int type, int path);
+void kt_require_bpf(void);
+/* Skip unless source name ("socket", "inode", "timer") can take the BPF path here: asked of
+ * a child (examples/paths), so that this process loads nothing. */
+void kt_require_bpf_source(const char *name);
 
 /* Queues. kt_queue() asserts success; kt_queue_ring() allocates the ring (free it). */
+
 int kt_queue(void);
 int kt_queue_ring(struct kevent_ring **ring, unsigned int n);
 void kt_close(int q);

@@ -24,7 +24,7 @@
 
 #include "helpers.h"
 
-TestSuite(inode, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
+TestSuite(inode, .timeout = KT_TEST_TIMEOUT);
 
 #define ALL_EV                                                                                     \
 	(KEVENT_INODE_CREATE | KEVENT_INODE_REMOVE | KEVENT_INODE_MODIFY | KEVENT_INODE_ATTRIB)

@@ -16,7 +16,7 @@
 
 #include "child_helpers.h"
 
-TestSuite(install, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
+TestSuite(install, .timeout = KT_TEST_TIMEOUT);
 
 #define KT_OUT 65536
 

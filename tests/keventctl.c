@@ -19,7 +19,7 @@
 
 #include "child_helpers.h"
 
-TestSuite(keventctl, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
+TestSuite(keventctl, .timeout = KT_TEST_TIMEOUT);
 
 #define NOBODY 65534
 

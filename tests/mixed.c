@@ -14,7 +14,7 @@
 
 #include "src_helpers.h"
 
-TestSuite(mixed, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
+TestSuite(mixed, .timeout = KT_TEST_TIMEOUT);
 
 enum { M_SOCK, M_TIMER, M_POLL, M_PIPE, M_AIO, M_SIGNAL, M_UNOTIFY, M_N };
 

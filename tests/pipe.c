@@ -13,7 +13,7 @@
 
 #include "src_helpers.h"
 
-TestSuite(pipe, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
+TestSuite(pipe, .timeout = KT_TEST_TIMEOUT);
 
 static struct ukevent pipe_event(int q, int fd)
 {

@@ -16,7 +16,7 @@
 
 #include "src_helpers.h"
 
-TestSuite(poll, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
+TestSuite(poll, .timeout = KT_TEST_TIMEOUT);
 
 /* The one event of fd: POLL* bits in event, and ret_data[0] = the bits seen. */
 static struct ukevent poll_event(int q, int fd)

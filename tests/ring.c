@@ -10,7 +10,7 @@
 
 #include "helpers.h"
 
-TestSuite(ring, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
+TestSuite(ring, .timeout = KT_TEST_TIMEOUT);
 
 /* Add UNOTIFY interests first..first+n-1, ready at once (queued by ALWAYS_QUEUE). */
 static void ready_n(int q, __u64 first, unsigned int n)

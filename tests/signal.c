@@ -13,7 +13,7 @@
 
 #include "src_helpers.h"
 
-TestSuite(signal, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
+TestSuite(signal, .timeout = KT_TEST_TIMEOUT);
 
 static volatile sig_atomic_t handled;
 

@@ -11,7 +11,7 @@
 
 #include "helpers.h"
 
-TestSuite(timer, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
+TestSuite(timer, .timeout = KT_TEST_TIMEOUT);
 
 #define MS 1000000u
 

@@ -8,7 +8,7 @@
 
 #include "helpers.h"
 
-TestSuite(unotify, .init = kt_require_root, .timeout = KT_TEST_TIMEOUT);
+TestSuite(unotify, .timeout = KT_TEST_TIMEOUT);
 
 Test(unotify, k20_any_id, .description = "K20: UNOTIFY takes any id")
 {
