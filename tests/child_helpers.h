@@ -26,7 +26,10 @@ struct kt_child {
 	int out, err; /* its stdout and stderr, read ends */
 };
 
-/* Start argv (argv[0] a path) with stdin from /dev/null; uid != 0: as that user and group. */
+/*
+ * Start argv (argv[0] a path) with stdin from /dev/null; uid != 0: as that user and group,
+ * where the caller may change user (else it runs as the caller, unprivileged already).
+ */
 void kt_child_start(struct kt_child *c, char *const argv[], uid_t uid);
 /* The next line of fd, without its newline; false at the end of the output. */
 bool kt_child_line(int fd, char *buf, size_t len);
