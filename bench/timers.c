@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 /*
- * Kernel timers (issue 6) against timerfd + epoll doing the same work:
+ * Kernel timers (issue 6) against timerfd + epoll doing the same work, and the library's
+ * syscall fallback (issue 12: one timerfd and a heap per queue, KEVENT_BACKEND=syscall) against
+ * the same baseline, in rows of their own ("fallback: ..."):
  *   a) lateness of one 1 ms periodic timer, p50 / p99 over -n expiries;
  *   b) 10,000 periodic 100 ms timers for -t seconds: CPU the machine spent (the BPF timer
  *      callbacks run in softirq, outside any process's rusage, so this is /proc/stat busy
@@ -14,10 +16,12 @@
  *      request), MODIFY against timerfd_settime(): time per restart, the memory left held
  *      afterwards, and how many timers the kernel then holds (kevent_stats()).
  * Lateness is the time from when an expiry was due (arm time + k * period) to when
- * userspace has it, merged expirations included.
+ * userspace has it, merged expirations included. Each run measures the three sides in turn
+ * (BPF, fallback, timerfd), so that the machine's noise hits all of them.
  *
  *   build/bench/timers [-r runs] [-t seconds] [-n expiries] [-m timers for d] [-s restarts]
  */
+#include <malloc.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 
@@ -26,6 +30,39 @@
 #define MSEC 1000000ULL
 
 static unsigned int expiries = 2000, big = 1000000, restarts = 1000000;
+static double many_secs; /* -t: how long the 10,000 periodic timers run */
+
+/* Who does the work: timerfds, libkevent's BPF timers, or its syscall fallback (K26). */
+enum side { TFD, BPF, SYS, SIDES };
+
+static const char *backend0; /* KEVENT_BACKEND as the caller set it, or NULL */
+static bool bpf_missing;     /* the BPF side ran on the fallback: no BPF here */
+
+/*
+ * The path of the side's queues: the library reads KEVENT_BACKEND when it loads, at the
+ * first kevent_init() after every queue closed, which each scenario does.
+ */
+static void side_env(enum side s)
+{
+	if (s == SYS)
+		setenv("KEVENT_BACKEND", "syscall", 1);
+	else if (backend0)
+		setenv("KEVENT_BACKEND", backend0, 1);
+	else
+		unsetenv("KEVENT_BACKEND");
+}
+
+/* A queue for side s, whose timers take the path the side stands for. */
+static int side_queue(enum side s)
+{
+	int q = bench_kevent_init(), b = kevent_backend(q, KEVENT_TIMER);
+
+	if (s == SYS && b != KEVENT_BACKEND_SYSCALL)
+		bench_die("KEVENT_BACKEND=syscall: timers still on path %d", b);
+	if (s == BPF && b != KEVENT_BACKEND_BPF)
+		bpf_missing = true;
+	return q;
+}
 
 static struct ukevent timer_ev(uint64_t period_ns, __u32 flags, uint64_t user)
 {
@@ -115,6 +152,17 @@ static long rss_kb(void)
 	return v;
 }
 
+/*
+ * Where held_mb() counts from. The memory an earlier scenario freed goes back to the system
+ * first: reused, it would hide what the next one allocates from the process's RSS.
+ */
+static void held_start(long *slab0, long *rss0)
+{
+	malloc_trim(0);
+	*slab0 = slab_kb();
+	*rss0 = rss_kb();
+}
+
 /* What the timers hold: kernel slab objects and process memory, in MB. */
 static double held_mb(long slab0, long rss0)
 {
@@ -177,9 +225,10 @@ static void drive_timerfd(int ep, struct tstate *t, uint64_t period, uint64_t st
 }
 
 /* n periodic timers of `period`, driven for `secs` or `stop` expirations. */
-static void run_periodic(bool kevent, unsigned int n, uint64_t period, double secs, uint64_t stop,
-			 struct sample *s)
+static void run_periodic(enum side side, unsigned int n, uint64_t period, double secs,
+			 uint64_t stop, struct sample *s)
 {
+	bool kevent = side != TFD;
 	struct tstate *t = calloc(n, sizeof(*t));
 	int *fds = calloc(n, sizeof(*fds)), q = -1, ep = -1;
 	uint64_t m0, c0, until;
@@ -189,7 +238,7 @@ static void run_periodic(bool kevent, unsigned int n, uint64_t period, double se
 	if (kevent) {
 		struct ukevent *uk = calloc(n, sizeof(*uk));
 
-		q = bench_kevent_init();
+		q = side_queue(side);
 		for (unsigned int i = 0; i < n; i++)
 			uk[i] = timer_ev(period, 0, i);
 		t[0].armed = bench_now_ns();
@@ -231,16 +280,17 @@ static void run_periodic(bool kevent, unsigned int n, uint64_t period, double se
 }
 
 /* Arm n timers `ahead` from now (one-shot), then remove them; wall times in ms, memory MB. */
-static void run_many(bool kevent, unsigned int n, uint64_t ahead, double *arm, double *del,
+static void run_many(enum side side, unsigned int n, uint64_t ahead, double *arm, double *del,
 		     double *mem)
 {
+	bool kevent = side != TFD;
 	long slab0, rss0;
 	uint64_t t0;
 	int q = -1, *fds = NULL;
 	struct ukevent *uk = NULL;
 
 	if (kevent) {
-		q = bench_kevent_init();
+		q = side_queue(side);
 		uk = calloc(n, sizeof(*uk));
 		if (!uk)
 			bench_die("out of memory");
@@ -251,8 +301,7 @@ static void run_many(bool kevent, unsigned int n, uint64_t ahead, double *arm, d
 		if (!fds)
 			bench_die("out of memory");
 	}
-	slab0 = slab_kb();
-	rss0 = rss_kb();
+	held_start(&slab0, &rss0);
 	t0 = bench_now_ns();
 	if (kevent && (kevent_ctl(q, KEVENT_CTL_ADD, n, uk) != (int)n || uk[n - 1].ret_flags))
 		bench_die("kevent_ctl ADD of %u timers: %d", n, (int)uk[n - 1].ret_data[1]);
@@ -286,8 +335,9 @@ static void restart_one(bool kevent, int h, struct ukevent *uk, const struct iti
 }
 
 /* Restart one 60 s timer n times; ns per restart, memory held afterwards (MB), kernel timers. */
-static void run_restarts(bool kevent, unsigned int n, double *ns, double *mem, double *held)
+static void run_restarts(enum side side, unsigned int n, double *ns, double *mem, double *held)
 {
+	bool kevent = side != TFD;
 	struct itimerspec its = {.it_value = {60, 0}};
 	struct ukevent uk = timer_ev(60 * NSEC_PER_SEC, 0, 0);
 	struct kevent_stats st = {0};
@@ -296,14 +346,13 @@ static void run_restarts(bool kevent, unsigned int n, double *ns, double *mem, d
 	int h;
 
 	if (kevent) {
-		h = bench_kevent_init();
+		h = side_queue(side);
 		if (kevent_ctl(h, KEVENT_CTL_ADD, 1, &uk) != 1 || uk.ret_flags)
 			bench_die("kevent_ctl ADD of a timer failed");
 	} else {
 		h = timerfd_armed(60 * NSEC_PER_SEC, false);
 	}
-	slab0 = slab_kb();
-	rss0 = rss_kb();
+	held_start(&slab0, &rss0);
 	t0 = bench_now_ns();
 	for (unsigned int i = 0; i < n; i++)
 		restart_one(kevent, h, &uk, &its);
@@ -323,31 +372,110 @@ static double pct(struct sample *s, double p)
 	return bench_percentile(s->late, s->n, p) / 1000.0;
 }
 
-static void row(const char *scenario, const char *unit, struct bench_series *k,
-		struct bench_series *b, bool higher)
+/* Every figure of one side, a value per run. */
+struct figs {
+	struct bench_series lat50, lat99, cpu, self, rate, p99, arm100k, arm, del, mem, armbig,
+		delbig, membig, rst, rstmem, rstheld;
+};
+
+/* One run of every scenario on one side. fitting: timerfds the descriptor limit allows. */
+static void run_side(enum side side, unsigned int fitting, struct figs *f)
 {
-	bench_report(&(struct bench_row){scenario, unit, "timerfd+epoll", k, b, higher});
+	struct sample one = {0}, many = {0};
+	double a, d, m, held;
+
+	side_env(side);
+	run_periodic(side, 1, 1 * MSEC, 60, expiries, &one);
+	bench_series_add(&f->lat50, pct(&one, 50));
+	bench_series_add(&f->lat99, pct(&one, 99));
+	run_periodic(side, 10000, 100 * MSEC, many_secs, UINT64_MAX, &many);
+	bench_series_add(&f->cpu, (double)many.cpu_machine / (double)many.wall * 1000);
+	bench_series_add(&f->self, (double)many.cpu_self / (double)many.wall * 1000);
+	bench_series_add(&f->rate, (double)many.expirations * NSEC_PER_SEC / (double)many.wall);
+	bench_series_add(&f->p99, pct(&many, 99));
+	run_many(side, fitting < 100000 ? fitting : 100000, 60 * NSEC_PER_SEC, &a, &d, &m);
+	bench_series_add(&f->arm100k, a);
+	run_many(side, fitting, 60 * NSEC_PER_SEC, &a, &d, &m);
+	bench_series_add(&f->arm, a);
+	bench_series_add(&f->del, d);
+	bench_series_add(&f->mem, m);
+	if (side != TFD && fitting < big) {
+		run_many(side, big, 60 * NSEC_PER_SEC, &a, &d, &m);
+		bench_series_add(&f->armbig, a);
+		bench_series_add(&f->delbig, d);
+		bench_series_add(&f->membig, m);
+	}
+	run_restarts(side, restarts, &a, &m, &held);
+	bench_series_add(&f->rst, a);
+	bench_series_add(&f->rstmem, m);
+	bench_series_add(&f->rstheld, held);
+	free(one.late);
+	free(many.late);
+	side_env(BPF); /* KEVENT_BACKEND as the caller had it */
+}
+
+/* A row of one libkevent side (prefix: which) against timerfd+epoll. */
+static void row(const char *prefix, const char *scenario, const char *unit,
+		struct bench_series *k, struct bench_series *b, bool higher, const char *note)
+{
+	char name[96];
+
+	snprintf(name, sizeof(name), "%s%s", prefix, scenario);
+	bench_report_note(&(struct bench_row){name, unit, "timerfd+epoll", k, b, higher}, note);
 }
 
 /* libkevent alone at a count whose timerfds the descriptor limit does not allow. */
-static void ref_row(const char *scenario, const char *unit, struct bench_series *k,
-		    unsigned int fitting)
+static void ref_row(const char *prefix, const char *scenario, const char *unit,
+		    struct bench_series *k, unsigned int fitting)
 {
-	char why[96];
+	char why[96], name[96];
 
+	snprintf(name, sizeof(name), "%s%s", prefix, scenario);
 	snprintf(why, sizeof(why), "no timerfd side: the descriptor limit allows %u", fitting);
-	bench_reference(scenario, unit, k, false, why);
+	bench_reference(name, unit, k, false, why);
+}
+
+/* The rows of one libkevent side (k) against the timerfds (b). */
+static void report(const char *prefix, struct figs *k, struct figs *b, unsigned int fitting,
+		   const char *note)
+{
+	unsigned int some = fitting < 100000 ? fitting : 100000;
+	char name[3][64];
+
+	row(prefix, "1 ms timer lateness p50", "us", &k->lat50, &b->lat50, false, note);
+	row(prefix, "1 ms timer lateness p99", "us", &k->lat99, &b->lat99, false, note);
+	row(prefix, "10k x 100 ms timers: machine CPU", "ms/s", &k->cpu, &b->cpu, false, note);
+	row(prefix, "10k x 100 ms timers: process CPU", "ms/s", &k->self, &b->self, false, note);
+	row(prefix, "10k x 100 ms timers: expirations", "/s", &k->rate, &b->rate, true, note);
+	row(prefix, "10k x 100 ms timers: lateness p99", "us", &k->p99, &b->p99, false, note);
+	snprintf(name[0], sizeof(name[0]), "arm %u timers", some);
+	row(prefix, name[0], "ms", &k->arm100k, &b->arm100k, false, note);
+	snprintf(name[0], sizeof(name[0]), "arm %u one-shot timers (60 s)", fitting);
+	snprintf(name[1], sizeof(name[1]), "remove %u timers", fitting);
+	snprintf(name[2], sizeof(name[2]), "memory of %u armed timers", fitting);
+	row(prefix, name[0], "ms", &k->arm, &b->arm, false, note);
+	row(prefix, name[1], "ms", &k->del, &b->del, false, note);
+	row(prefix, name[2], "MB", &k->mem, &b->mem, false, note);
+	if (fitting < big) {
+		snprintf(name[0], sizeof(name[0]), "arm %u one-shot timers (60 s)", big);
+		snprintf(name[1], sizeof(name[1]), "remove %u timers", big);
+		snprintf(name[2], sizeof(name[2]), "memory of %u armed timers", big);
+		ref_row(prefix, name[0], "ms", &k->armbig, fitting);
+		ref_row(prefix, name[1], "ms", &k->delbig, fitting);
+		ref_row(prefix, name[2], "MB", &k->membig, fitting);
+	}
+	snprintf(name[0], sizeof(name[0]), "%u restarts of one timer", restarts);
+	snprintf(name[1], sizeof(name[1]), "memory after %u restarts", restarts);
+	row(prefix, name[0], "ns each", &k->rst, &b->rst, false, note);
+	row(prefix, name[1], "MB", &k->rstmem, &b->rstmem, false, note);
 }
 
 int main(int argc, char **argv)
 {
-	struct bench_series lat50[2] = {0}, lat99[2] = {0}, cpu[2] = {0}, self[2] = {0},
-			    rate[2] = {0}, p99[2] = {0}, arm100k[2] = {0}, arm[2] = {0},
-			    del[2] = {0}, mem[2] = {0}, armbig = {0}, delbig = {0}, membig = {0},
-			    rst[2] = {0}, rstmem[2] = {0}, rstheld = {0};
+	static struct figs f[SIDES];
 	struct bench_opts o;
 	unsigned int fitting;
-	char buf[32], name[3][64];
+	char buf[32], name[64];
 	int c;
 
 	bench_opts_init(&o, 10);
@@ -362,6 +490,8 @@ int main(int argc, char **argv)
 			bench_die("usage: %s [-r runs] [-t seconds] [-n expiries] [-m timers] "
 				  "[-s restarts]", argv[0]);
 	}
+	many_secs = o.secs;
+	backend0 = getenv("KEVENT_BACKEND");
 	/* Room for d): a million timers, and a million timerfds. */
 	snprintf(buf, sizeof(buf), "%u", big + 16384);
 	setenv("KEVENT_MAX_INTERESTS", buf, 1);
@@ -369,70 +499,14 @@ int main(int argc, char **argv)
 	fitting = fitting > big ? big : fitting / 1000 * 1000;
 	bench_begin("timers", &o);
 	for (unsigned int r = 0; r < o.runs; r++) {
-		for (int k = 1; k >= 0; k--) {
-			struct sample one = {0}, many = {0};
-			double a, d, m, held;
-
-			run_periodic(k, 1, 1 * MSEC, 60, expiries, &one);
-			bench_series_add(&lat50[k], pct(&one, 50));
-			bench_series_add(&lat99[k], pct(&one, 99));
-			run_periodic(k, 10000, 100 * MSEC, o.secs, UINT64_MAX, &many);
-			bench_series_add(&cpu[k],
-					 (double)many.cpu_machine / (double)many.wall * 1000);
-			bench_series_add(&self[k],
-					 (double)many.cpu_self / (double)many.wall * 1000);
-			bench_series_add(&rate[k], (double)many.expirations * NSEC_PER_SEC /
-						       (double)many.wall);
-			bench_series_add(&p99[k], pct(&many, 99));
-			run_many(k, fitting < 100000 ? fitting : 100000, 60 * NSEC_PER_SEC, &a, &d,
-				 &m);
-			bench_series_add(&arm100k[k], a);
-			run_many(k, fitting, 60 * NSEC_PER_SEC, &a, &d, &m);
-			bench_series_add(&arm[k], a);
-			bench_series_add(&del[k], d);
-			bench_series_add(&mem[k], m);
-			if (k && fitting < big) {
-				run_many(k, big, 60 * NSEC_PER_SEC, &a, &d, &m);
-				bench_series_add(&armbig, a);
-				bench_series_add(&delbig, d);
-				bench_series_add(&membig, m);
-			}
-			run_restarts(k, restarts, &a, &m, &held);
-			bench_series_add(&rst[k], a);
-			bench_series_add(&rstmem[k], m);
-			if (k)
-				bench_series_add(&rstheld, held);
-			free(one.late);
-			free(many.late);
-		}
+		run_side(BPF, fitting, &f[BPF]);
+		run_side(SYS, fitting, &f[SYS]);
+		run_side(TFD, fitting, &f[TFD]);
 	}
-	row("1 ms timer lateness p50", "us", &lat50[1], &lat50[0], false);
-	row("1 ms timer lateness p99", "us", &lat99[1], &lat99[0], false);
-	row("10k x 100 ms timers: machine CPU", "ms/s", &cpu[1], &cpu[0], false);
-	row("10k x 100 ms timers: process CPU", "ms/s", &self[1], &self[0], false);
-	row("10k x 100 ms timers: expirations", "/s", &rate[1], &rate[0], true);
-	row("10k x 100 ms timers: lateness p99", "us", &p99[1], &p99[0], false);
-	snprintf(name[0], sizeof(name[0]), "arm %u timers", fitting < 100000 ? fitting : 100000);
-	row(name[0], "ms", &arm100k[1], &arm100k[0], false);
-	snprintf(name[0], sizeof(name[0]), "arm %u one-shot timers (60 s)", fitting);
-	snprintf(name[1], sizeof(name[1]), "remove %u timers", fitting);
-	snprintf(name[2], sizeof(name[2]), "memory of %u armed timers", fitting);
-	row(name[0], "ms", &arm[1], &arm[0], false);
-	row(name[1], "ms", &del[1], &del[0], false);
-	row(name[2], "MB", &mem[1], &mem[0], false);
-	if (fitting < big) {
-		snprintf(name[0], sizeof(name[0]), "arm %u one-shot timers (60 s)", big);
-		snprintf(name[1], sizeof(name[1]), "remove %u timers", big);
-		snprintf(name[2], sizeof(name[2]), "memory of %u armed timers", big);
-		ref_row(name[0], "ms", &armbig, fitting);
-		ref_row(name[1], "ms", &delbig, fitting);
-		ref_row(name[2], "MB", &membig, fitting);
-	}
-	snprintf(name[0], sizeof(name[0]), "%u restarts of one timer", restarts);
-	snprintf(name[1], sizeof(name[1]), "memory after %u restarts", restarts);
-	snprintf(name[2], sizeof(name[2]), "kernel timers after %u restarts", restarts);
-	row(name[0], "ns each", &rst[1], &rst[0], false);
-	row(name[1], "MB", &rstmem[1], &rstmem[0], false);
-	row(name[2], "timers", &rstheld, NULL, false);
+	report("", &f[BPF], &f[TFD], fitting,
+	       bpf_missing ? "BPF timers did not load here: this side ran on the fallback" : NULL);
+	snprintf(name, sizeof(name), "kernel timers after %u restarts", restarts);
+	row("", name, "timers", &f[BPF].rstheld, NULL, false, NULL);
+	report("fallback: ", &f[SYS], &f[TFD], fitting, NULL);
 	return 0;
 }

@@ -145,7 +145,8 @@ struct kevent_stats {
 	uint64_t interests;	/* interests registered now */
 	uint64_t kernel_timers;	/* timers the kernel holds for the process, all queues: one per
 				 * armed timer, however often restarted; a ONESHOT's goes when
-				 * it fires, a removed one's when kevent_ctl() returns */
+				 * it fires, a removed one's when kevent_ctl() returns. BPF
+				 * timers only: 0 while timers run on the syscall fallback */
 };
 
 /* Fill *st with the queue's counters (K24: overflows are counted, never silent). */

@@ -28,9 +28,13 @@
 #define KEV_API	    __attribute__((visibility("default")))
 #define KEV_NO_SLOT UINT32_MAX
 
-/* epoll data of the queue's own descriptors; anything else tags a kev_fdnode (fdwatch.c). */
+/*
+ * epoll data of the queue's own descriptors; anything else tags a kev_fdnode (fdwatch.c),
+ * whose generation (never 0) is in the high half.
+ */
 #define KEV_EP_RING	0
 #define KEV_EP_KICK	1
+#define KEV_EP_TIMER	2 /* timer_fd.c: the timerfd of the queue's fallback timers */
 
 static inline __u64 kev_clock_ns(clockid_t clock)
 {
@@ -197,6 +201,7 @@ struct kev_queue {
 
 	struct kevent_stats st;
 	struct kev_timer_batch *timers; /* timer.c: arming batched within one kevent_ctl() */
+	struct kev_tfd *tfd;		/* timer_fd.c: the fallback timers' heap and timerfd */
 	struct kev_sock_batch *sockb;	/* socket.c: sockets to probe at the end of kevent_ctl() */
 	struct ukevent *ctl_entry;	/* the kevent_ctl() entry being applied */
 	__u32 ctl_seq;
@@ -321,6 +326,10 @@ extern const struct kev_source kev_aio_source;
 extern const struct kev_source kev_inode_source;
 
 extern const struct kev_source kev_socket_sys_source;
+extern const struct kev_source kev_timer_sys_source;
+
+/* timer_fd.c: the queue's timerfd expired (KEV_EP_TIMER); queue lock held */
+void kev_timer_sys_expire(struct kev_queue *q);
 
 /* socket.c: what K17 says of a socket, on either path (socket_epoll.c) */
 short kev_sock_pollmask(const struct kev_interest *it);

@@ -138,9 +138,12 @@ static void kev_rescan_node(struct kev_hnode *n, void *q)
 
 void kev_dispatch(struct kev_queue *q, const struct epoll_event *ev, int n)
 {
-	for (int i = 0; i < n; i++)
-		if (ev[i].data.u64 != KEV_EP_RING && ev[i].data.u64 != KEV_EP_KICK)
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.u64 == KEV_EP_TIMER)
+			kev_timer_sys_expire(q);
+		else if (ev[i].data.u64 != KEV_EP_RING && ev[i].data.u64 != KEV_EP_KICK)
 			kev_fdwatch_dispatch(q, ev[i].data.u64, ev[i].events);
+	}
 }
 
 /*

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 /*
- * KEVENT_TIMER on bpf_timer (K19), with K8, K10, K12, K13 and K25. Real kernel timers; no
- * assertion on how late a timer is. Expiration counts are checked against the clock: a
- * drift-free periodic timer has fired floor(elapsed / period) times whatever the load.
+ * KEVENT_TIMER (K19), with K2, K8, K9, K10, K12, K13 and K25, on whichever path serves it:
+ * bpf_timer, or the fallback's timerfd and heap (KEVENT_BACKEND=syscall, K26). Tests named
+ * `bpf` look at what only the BPF path has (kernel timer nodes, its slot map) and skip on the
+ * fallback. Real kernel timers; no assertion on how late a timer is. Expiration counts are
+ * checked against the clock: a drift-free periodic timer has fired floor(elapsed / period)
+ * times whatever the load.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -63,12 +67,38 @@ static long kt_ms_since(long from, __u32 ms)
 	return (int32_t)(ms - (__u32)from);
 }
 
+/* The next event is one expiry of timer `user`, at least ms after `from` (kt_now_ms()). */
+static void kt_expect_expiry(int q, __u64 user, long from, long ms)
+{
+	struct ukevent ev[4];
+
+	cr_assert_eq(kt_get_some(q, ev, 4), 1);
+	cr_assert_eq(ev[0].user_u64, user);
+	cr_assert_eq(ev[0].ret_data[1], 1, "one expiration, got %u", ev[0].ret_data[1]);
+	cr_assert_geq(kt_ms_since(from, ev[0].ret_data[0]), ms, "expired %ld ms after, want %ld",
+		      kt_ms_since(from, ev[0].ret_data[0]), ms);
+}
+
 static unsigned long kt_kernel_timers(int q)
 {
 	struct kevent_stats st;
 
 	cr_assert_eq(kevent_stats(q, &st), 0);
 	return st.kernel_timers;
+}
+
+/* The tests named `bpf`: what they check exists only where BPF programs serve the timers. */
+static void kt_need_bpf_timers(int q)
+{
+	if (kevent_backend(q, KEVENT_TIMER) != KEVENT_BACKEND_BPF)
+		cr_skip_test("timers run on the syscall fallback: no kernel timer nodes or slots");
+}
+
+/* MODIFY (restart) uk n times; each must succeed. */
+static void kt_restart(int q, struct ukevent *uk, int n)
+{
+	for (int i = 0; i < n; i++)
+		cr_assert_eq(kt_ctl1(q, KEVENT_CTL_MODIFY, uk), KEVENT_RET_DONE);
 }
 
 Test(timer, k19_oneshot_fires_once, .description = "K19/K13: a ONESHOT timer fires once, then is gone")
@@ -200,58 +230,66 @@ Test(timer, k8_modify_restarts_with_new_flags, .description = "K8/K19: MODIFY re
 Test(timer, k10_restart_forgets_the_old_arming, .description = "K10/K8: after MODIFY returns nothing of the old arming is delivered; the timer is due a full period after the restart")
 {
 	int q = kt_queue();
-	struct ukevent uk = kt_timer_ev(0, 50 * MS, 0, 8), ev[4];
+	struct ukevent uk = kt_timer_ev(0, 50 * MS, 0, 8);
 	long t;
 
 	kt_add(q, uk);
 	kt_sleep_ms(60); /* an expiry waits to be delivered, the next one is 40 ms away */
 	t = kt_now_ms();
 	kt_done(q, KEVENT_CTL_MODIFY, uk);
-	cr_assert_eq(kt_get_some(q, ev, 4), 1);
-	cr_assert_eq(ev[0].ret_data[1], 1, "one expiration, got %u", ev[0].ret_data[1]);
-	cr_assert_geq(kt_ms_since(t, ev[0].ret_data[0]), 50, "expired %ld ms after the restart",
-		      kt_ms_since(t, ev[0].ret_data[0]));
+	kt_expect_expiry(q, 8, t, 50);
 	kt_close(q);
 }
 
 Test(timer, k8_modify_rearms_a_fired_oneshot, .description = "K8/K19: MODIFY of a ONESHOT that fired and was not delivered arms it again: it fires once more")
 {
 	int q = kt_queue();
-	struct ukevent uk = kt_timer_ev(0, 20 * MS, KEVENT_REQ_ONESHOT, 10), ev[4];
+	struct ukevent uk = kt_timer_ev(0, 20 * MS, KEVENT_REQ_ONESHOT, 10);
 	long t;
 
 	kt_add(q, uk);
 	kt_sleep_ms(50); /* fired, its event waits */
 	t = kt_now_ms();
 	kt_done(q, KEVENT_CTL_MODIFY, uk);
-	cr_assert_eq(kt_get_some(q, ev, 4), 1);
-	cr_assert_geq(kt_ms_since(t, ev[0].ret_data[0]), 20, "expired %ld ms after the restart",
-		      kt_ms_since(t, ev[0].ret_data[0]));
+	kt_expect_expiry(q, 10, t, 20);
 	kt_expect_none(q);
 	kt_assert_gone(q, uk);
 	kt_close(q);
 }
 
-Test(timer, k8_restarts_hold_one_kernel_timer, .description = "K8: restarting a timer (MODIFY) 100,000 times leaves the kernel holding one timer, which still fires")
+Test(timer, k8_restarts_then_fires_once, .description = "K8/K19: a ONESHOT restarted (MODIFY) 100,000 times fires once, a full period after the last restart")
 {
 	int q = kt_queue();
-	struct ukevent uk = kt_timer_ev(0, 20 * MS, KEVENT_REQ_ONESHOT, 11), ev[4];
+	struct ukevent uk = kt_timer_ev(0, 20 * MS, KEVENT_REQ_ONESHOT, 11);
+	long t;
 
 	kt_add(q, uk);
-	for (int i = 0; i < 100000; i++)
-		cr_assert_eq(kt_ctl1(q, KEVENT_CTL_MODIFY, &uk), KEVENT_RET_DONE);
-	cr_assert_eq(kt_kernel_timers(q), 1);
-	cr_assert_eq(kt_get_some(q, ev, 4), 1);
-	cr_assert_eq(ev[0].user_u64, 11);
+	kt_restart(q, &uk, 99999);
+	t = kt_now_ms();
+	kt_restart(q, &uk, 1);
+	kt_expect_expiry(q, 11, t, 20);
 	kt_expect_none(q);
 	kt_close(q);
 }
 
-Test(timer, k10_remove_releases_the_kernel_timer, .description = "K10: REMOVE takes the timer out of the kernel at once: 1,000 ADD/REMOVE cycles of 60 s timers leave none held")
+Test(timer, k8_bpf_restarts_hold_one_kernel_timer, .description = "K8 (BPF path): restarting a timer (MODIFY) 100,000 times leaves the kernel holding one timer node")
+{
+	int q = kt_queue();
+	struct ukevent uk = kt_timer_ev(0, 20 * MS, KEVENT_REQ_ONESHOT, 11);
+
+	kt_need_bpf_timers(q);
+	kt_add(q, uk);
+	kt_restart(q, &uk, 100000);
+	cr_assert_eq(kt_kernel_timers(q), 1);
+	kt_close(q);
+}
+
+Test(timer, k10_bpf_remove_releases_the_kernel_timer, .description = "K10 (BPF path): REMOVE takes the timer out of the kernel at once: 1,000 ADD/REMOVE cycles of 60 s timers leave none held")
 {
 	int q = kt_queue();
 	struct ukevent uk;
 
+	kt_need_bpf_timers(q);
 	for (int i = 0; i < 1000; i++) {
 		uk = kt_timer_ev(60, 0, 0, (__u64)i);
 		kt_add(q, uk);
@@ -284,7 +322,7 @@ static void *kt_churn_main(void *arg)
 	return NULL;
 }
 
-Test(timer, k10_slot_passed_between_queues, .description = "K10/K19: two queues take turns on one kernel slot: a removed timer's node never delivers to the next timer's queue, nor early, nor twice")
+Test(timer, k10_slot_passed_between_queues, .description = "K10/K19: two queues churn timers side by side (on the BPF path, taking turns on one kernel slot): a removed timer never delivers to the next timer's queue, nor early, nor twice")
 {
 	struct kt_churn c = { 0 };
 	struct ukevent uk, ev[4];
@@ -332,10 +370,11 @@ Test(timer, k19_stays_in_its_queue, .description = "K19: a timer of one queue ne
 	kt_close(b);
 }
 
-Test(timer, k2_close_cancels_timers, .description = "K2/K19: kevent_close cancels the queue's timers: the kernel lets go of them at once")
+Test(timer, k2_bpf_close_cancels_timers, .description = "K2/K19 (BPF path): kevent_close cancels the queue's timers: the kernel lets go of them at once")
 {
 	int a = kt_queue(), b = kt_queue();
 
+	kt_need_bpf_timers(b);
 	kt_add(b, kt_timer_ev(100, 0, 0, 9));
 	for (int i = 0; i < 5; i++)
 		kt_add(a, kt_timer_ev(100, 0, 0, (__u64)i));
@@ -359,7 +398,7 @@ Test(timer, k25_bad_periods, .description = "K25: zero period, nanoseconds >= 1e
 	kt_close(q);
 }
 
-Test(timer, k25_full_map_is_enospc, .description = "K25: more timers than the kernel side holds: ENOSPC on those, the others armed")
+Test(timer, k25_bpf_full_map_is_enospc, .description = "K25 (BPF path): more timers than the kernel side holds: ENOSPC on those, the others armed")
 {
 	struct ukevent uk[12], ev[16];
 	int q, got = 0;
@@ -367,6 +406,7 @@ Test(timer, k25_full_map_is_enospc, .description = "K25: more timers than the ke
 	/* Before the first kevent_init of this process: the kernel side holds 8 interests. */
 	setenv("KEVENT_MAX_INTERESTS", "8", 1);
 	q = kt_queue();
+	kt_need_bpf_timers(q);
 	for (int i = 0; i < 12; i++)
 		uk[i] = kt_timer_ev(0, 5 * MS, KEVENT_REQ_ONESHOT, (__u64)i);
 	cr_assert_eq(kevent_ctl(q, KEVENT_CTL_ADD, 12, uk), 12);
@@ -382,4 +422,213 @@ Test(timer, k25_full_map_is_enospc, .description = "K25: more timers than the ke
 	}
 	cr_assert_eq(got, 8);
 	kt_close(q);
+}
+
+/* n ONESHOT timers, timer j due `first` + j * `step` ns after its ADD; users j, added shuffled. */
+static struct ukevent *kt_spread(unsigned int n, __u64 first, __u64 step)
+{
+	struct ukevent *uk = calloc(n, sizeof(*uk));
+
+	cr_assert_not_null(uk);
+	for (unsigned int i = 0; i < n; i++) {
+		unsigned int j = (unsigned int)(((__u64)i * 7919) % n); /* n is not a multiple */
+		__u64 ns = first + j * step;
+
+		uk[i] = kt_timer_ev((__u32)(ns / 1000000000u), (__u32)(ns % 1000000000u),
+				    KEVENT_REQ_ONESHOT, j);
+	}
+	return uk;
+}
+
+/* ADD uk[0..n) in one call; every entry must register. Returns how long the call took (ms). */
+static long kt_add_all(int q, struct ukevent *uk, unsigned int n)
+{
+	long t = kt_now_ms();
+
+	cr_assert_eq(kevent_ctl(q, KEVENT_CTL_ADD, n, uk), (int)n);
+	for (unsigned int i = 0; i < n; i++)
+		cr_assert_eq(uk[i].ret_flags, 0, "timer %u armed", i);
+	return kt_now_ms() - t;
+}
+
+Test(timer, k19_many_fire_once_in_due_order, .description = "K19/K12: 150 ONESHOT timers added in shuffled order each fire once, in the order they are due, with non-decreasing expiry times")
+{
+	int q = kt_queue();
+	struct ukevent *uk = kt_spread(150, 20 * MS, 2 * MS), ev[64];
+	unsigned int next = 0;
+	__u32 last_ms = 0;
+	long took;
+
+	took = kt_add_all(q, uk, 150);
+	while (next < 150) {
+		int n = kt_get(q, 1, 64, ev, KT_WAIT_MS);
+
+		cr_assert_gt(n, 0, "%u of 150 timers fired", next);
+		for (int i = 0; i < n; i++, next++) {
+			cr_assert_eq(ev[i].ret_data[1], 1);
+			cr_assert_lt(ev[i].user_u64, 150);
+			/* A call slower than the 2 ms between due times may reorder neighbours. */
+			if (took < 2)
+				cr_assert_eq(ev[i].user_u64, next, "timer %llu came %uth",
+					     (unsigned long long)ev[i].user_u64, next);
+			cr_assert_geq(kt_ms_since(last_ms, ev[i].ret_data[0]), 0);
+			last_ms = ev[i].ret_data[0];
+		}
+	}
+	kt_expect_none(q);
+	kt_close(q);
+	free(uk);
+}
+
+Test(timer, k10_removed_among_many_never_fire, .description = "K10/K19: of 2,001 timers, the 1,000 removed (in shuffled order) never fire; each of the others fires once")
+{
+	int q = kt_queue();
+	struct ukevent *uk = kt_spread(2001, 30 * MS, 50000), *gone, ev[64];
+	unsigned char seen[2001] = { 0 };
+	unsigned int ngone = 0, got = 0;
+
+	gone = calloc(1000, sizeof(*gone));
+	cr_assert_not_null(gone);
+	kt_add_all(q, uk, 2001);
+	for (unsigned int i = 0; i < 2001; i++)
+		if (uk[i].user_u64 & 1)
+			gone[ngone++] = uk[i];
+	cr_assert_eq(kevent_ctl(q, KEVENT_CTL_REMOVE, ngone, gone), (int)ngone);
+	for (unsigned int i = 0; i < ngone; i++)
+		cr_assert_eq(gone[i].ret_flags, KEVENT_RET_DONE);
+	while (got < 1001) {
+		int n = kt_get(q, 1, 64, ev, KT_WAIT_MS);
+
+		cr_assert_gt(n, 0, "%u of 1,001 timers fired", got);
+		for (int i = 0; i < n; i++, got++) {
+			__u64 u = ev[i].user_u64;
+
+			cr_assert(u < 2001 && !(u & 1), "removed timer %llu fired", (unsigned long long)u);
+			cr_assert_eq(seen[u]++, 0, "timer %llu fired twice", (unsigned long long)u);
+		}
+	}
+	kt_expect_none(q);
+	kt_close(q);
+	free(gone);
+	free(uk);
+}
+
+/* Does the queue's descriptor poll readable within ms? */
+static bool kt_readable_within(int q, int ms)
+{
+	struct pollfd p = { .fd = q, .events = POLLIN };
+
+	return poll(&p, 1, ms) > 0;
+}
+
+Test(timer, k2_removed_earliest_leaves_the_queue_quiet, .description = "K2/K10: once the earliest timer is removed the queue's descriptor stays unreadable past its due time; the next timer fires when due")
+{
+	int q = kt_queue();
+	struct ukevent a = kt_timer_ev(0, 30 * MS, KEVENT_REQ_ONESHOT, 1);
+	struct ukevent b = kt_timer_ev(0, 90 * MS, KEVENT_REQ_ONESHOT, 2);
+	long t = kt_now_ms();
+
+	kt_add(q, a);
+	kt_add(q, b);
+	kt_done(q, KEVENT_CTL_REMOVE, a);
+	cr_assert_not(kt_readable_within(q, 50), "readable with nothing due");
+	kt_expect_expiry(q, 2, t, 90);
+	kt_expect_none(q);
+	kt_close(q);
+}
+
+Test(timer, k2_restart_leaves_the_queue_quiet, .description = "K2/K10: a restarted timer leaves the queue's descriptor unreadable at its old due time; it fires a period after the restart")
+{
+	int q = kt_queue();
+	struct ukevent uk = kt_timer_ev(0, 60 * MS, 0, 3);
+	long t;
+
+	kt_add(q, uk);
+	kt_sleep_ms(30);
+	t = kt_now_ms();
+	kt_done(q, KEVENT_CTL_MODIFY, uk); /* the old arming was due in 30 ms, the new in 60 */
+	cr_assert_not(kt_readable_within(q, 45), "readable at the old due time");
+	kt_expect_expiry(q, 3, t, 60);
+	kt_close(q);
+}
+
+Test(timer, k13_timers_have_no_level_state, .description = "K13/K19: once delivered, a periodic timer in level mode, like one in ET mode, is delivered again only at its next expiry")
+{
+	int q = kt_queue();
+	struct ukevent ev[4];
+	int got = 0;
+
+	kt_add(q, kt_timer_ev(0, 400 * MS, 0, 1));
+	kt_add(q, kt_timer_ev(0, 400 * MS, KEVENT_REQ_ET, 2));
+	while (got < 2) {
+		int n = kt_get(q, 1, 4, ev, KT_WAIT_MS);
+
+		cr_assert_gt(n, 0);
+		for (int i = 0; i < n; i++)
+			cr_assert_eq(ev[i].user_u64, (__u64)++got);
+	}
+	kt_expect_none(q); /* the next expiries are some 300 ms away */
+	kt_close(q);
+}
+
+Test(timer, k9_ready_at_add, .description = "K9/K19: a timer added READY comes back DONE, unregistered; with ALWAYS_QUEUE it is delivered at once and then expires a period after its ADD")
+{
+	int q = kt_queue();
+	struct ukevent uk = kt_timer_ev(0, 40 * MS, KEVENT_REQ_READY, 1), ev[4];
+	long t;
+
+	cr_assert_eq(kt_ctl1(q, KEVENT_CTL_ADD, &uk), KEVENT_RET_DONE);
+	kt_assert_gone(q, uk);
+	uk = kt_timer_ev(0, 40 * MS, KEVENT_REQ_READY | KEVENT_REQ_ALWAYS_QUEUE, 1);
+	t = kt_now_ms();
+	kt_add(q, uk);
+	cr_assert_eq(kt_get(q, 1, 4, ev, 0), 1, "queued at ADD");
+	cr_assert_eq(ev[0].event, KEVENT_TIMER_FIRED);
+	cr_assert_eq(kt_get_some(q, ev, 4), 1);
+	cr_assert_geq(ev[0].ret_data[1], 1);
+	cr_assert_geq(kt_ms_since(t, ev[0].ret_data[0]), 40);
+	kt_close(q);
+}
+
+Test(timer, k19_expiry_time_is_not_the_harvest_time, .description = "K19: ret_data[0] is the millisecond the timer expired, not when the queue was next asked")
+{
+	int q = kt_queue();
+	struct ukevent ev[4];
+	long before = kt_now_ms(), after;
+
+	kt_add(q, kt_timer_ev(0, 20 * MS, KEVENT_REQ_ONESHOT, 1)); /* may load the programs */
+	after = kt_now_ms();
+	kt_sleep_ms(200);
+	cr_assert_eq(kt_get(q, 1, 4, ev, KT_WAIT_MS), 1);
+	cr_assert_geq(kt_ms_since(before, ev[0].ret_data[0]), 20);
+	cr_assert_lt(kt_ms_since(after, ev[0].ret_data[0]), 150, "expired %ld ms after the ADD",
+		     kt_ms_since(after, ev[0].ret_data[0]));
+	kt_close(q);
+}
+
+Test(timer, k19_burst_beyond_one_pass, .description = "K19/K12: 70,000 ONESHOT timers due at once, more than one expiry pass serves, each fire once")
+{
+	int q = kt_queue();
+	struct ukevent *uk = kt_spread(70000, 1, 0), *ev = calloc(4096, sizeof(*ev));
+	unsigned char *seen = calloc(70000, 1);
+	unsigned int got = 0;
+
+	cr_assert(ev && seen);
+	kt_add_all(q, uk, 70000);
+	while (got < 70000) {
+		int n = kt_get(q, 1, 4096, ev, KT_WAIT_MS);
+
+		cr_assert_gt(n, 0, "%u of 70,000 timers fired", got);
+		for (int i = 0; i < n; i++, got++) {
+			cr_assert_lt(ev[i].user_u64, 70000);
+			cr_assert_eq(ev[i].ret_data[1], 1);
+			cr_assert_eq(seen[ev[i].user_u64]++, 0, "timer %llu fired twice",
+				     (unsigned long long)ev[i].user_u64);
+		}
+	}
+	kt_expect_none(q);
+	kt_close(q);
+	free(seen);
+	free(ev);
+	free(uk);
 }
