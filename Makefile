@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 # libkevent: `make` builds into build/, `make test` runs the Criterion suite (as root),
 # `make asan` the same under ASan+UBSan, `make demo` the echo server, `make bench` the
-# benchmarks, `make vmtest KERNEL=6.1|6.12` the suite inside a Debian kernel under qemu,
+# benchmarks, `make install` / `make uninstall` (PREFIX, LIBDIR, INCLUDEDIR, MANDIR, SBINDIR,
+# DESTDIR), `make vmtest KERNEL=6.1|6.12` the suite inside a Debian kernel under qemu,
 # `make bpf-cross-load ARCH_CROSS=arm64` the BPF objects of another architecture built and put
 # through this kernel's verifier. V=1 shows the commands.
 
@@ -16,6 +17,13 @@ VERSION	:= 0.1.0
 SOMAJOR	:= 0
 SONAME	:= libkevent.so.$(SOMAJOR)
 
+PREFIX	?= /usr/local
+LIBDIR	?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR	?= $(PREFIX)/share/man
+SBINDIR	?= $(PREFIX)/sbin
+INSTALL	?= install
+
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 LIB_SRCS := $(wildcard lib/*.c)
@@ -23,6 +31,7 @@ LIB_OBJS := $(patsubst lib/%.c,$(OUTPUT)/lib/%.o,$(LIB_SRCS))
 TEST_SRCS := $(wildcard tests/*.c)
 EX_SRCS	:= $(wildcard examples/*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
+KCTL_SRCS := $(wildcard tools/keventctl/*.c)
 
 INCLUDES := -Iinclude -Ibpf -I$(OUTPUT)
 CFLAGS	?= -g -O2
@@ -47,10 +56,10 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all deps test vmtest vmtest-deps asan demo bench bench-timers bench-inotify bench-aio \
-	vmlinux clean format bpf-cross bpf-cross-load
+.PHONY: all deps test vmtest vmtest-deps asan demo bench bench-chart bench-timers bench-inotify \
+	bench-aio vmlinux clean format bpf-cross bpf-cross-load install uninstall
 
-all: deps lib
+all: deps lib $(OUTPUT)/keventctl
 
 .PHONY: lib
 lib: $(OUTPUT)/libkevent.a $(OUTPUT)/libkevent.so $(OUTPUT)/libkevent-uninstalled.pc
@@ -158,20 +167,73 @@ $(OUTPUT)/libkevent.so: $(LIB_OBJS) lib/libkevent.map
 	$(Q)ln -sf libkevent.so.$(VERSION) $(OUTPUT)/$(SONAME)
 	$(Q)ln -sf $(SONAME) $@
 
+# The pkg-config file: $(call kev_pc,libdir,includedir,extra Libs). libbpf's own .pc brings
+# libelf and zlib for a static link (pkg-config --static).
+comma	:= ,
+kev_pc = printf '%s\n' "libdir=$(1)" "includedir=$(2)" "" \
+	"Name: libkevent" "Description: the kevent event queue on eBPF" \
+	"Version: $(VERSION)" \
+	"Requires.private: libbpf" "Cflags: -I\$${includedir}" \
+	"Libs: -L\$${libdir} $(3)-lkevent" "Libs.private: -lpthread"
+
 $(OUTPUT)/libkevent-uninstalled.pc: Makefile | $(OUTPUT)
 	$(call msg,GEN,$@)
-	$(Q)printf '%s\n' "libdir=$(abspath $(OUTPUT))" "includedir=$(abspath include)" "" \
-		"Name: libkevent" "Description: the kevent event queue on eBPF" \
-		"Version: $(VERSION)" "Cflags: -I\$${includedir}" \
-		"Libs: -L\$${libdir} -Wl,-rpath,\$${libdir} -lkevent" \
-		"Libs.private: $(LIBS)" > $@
+	$(Q)$(call kev_pc,$(abspath $(OUTPUT)),$(abspath include),-Wl$(comma)-rpath$(comma)\$${libdir} ) > $@
+
+# keventctl(8): the library's public API and libbpf, and the map layouts of bpf/kev_shared.h
+# (a layout change breaks this build rather than its output). Linked with the static library:
+# the installed tool needs no libkevent.so at run time. $(call kev_kctl,flags,library)
+KCTL_DEPS := $(KCTL_SRCS) tools/keventctl/keventctl.h bpf/kev_shared.h include/kevent.h \
+	include/ukevent.h include/kevent_inode.h
+kev_kctl = $(CC) $(APP_CFLAGS) $(1) -Ibpf -Itools/keventctl -o $@ $(KCTL_SRCS) $(2) $(LIBS)
+
+$(OUTPUT)/keventctl: $(KCTL_DEPS) $(OUTPUT)/libkevent.a
+	$(call msg,CC,$@)
+	$(Q)$(call kev_kctl,,$(OUTPUT)/libkevent.a)
+
+# make install: what a program needs to build against libkevent (the public headers only,
+# the static and shared library, libkevent.pc), keventctl, and the man pages. make uninstall
+# removes exactly these files (directories stay: others may share them).
+INST_HEADERS := include/kevent.h include/ukevent.h include/kevent_inode.h
+INST_MAN := $(wildcard man/*.3 man/*.7 man/*.8)
+INST_FILES := $(addprefix $(INCLUDEDIR)/,$(notdir $(INST_HEADERS))) \
+	$(addprefix $(LIBDIR)/,libkevent.a libkevent.so.$(VERSION) $(SONAME) libkevent.so \
+		pkgconfig/libkevent.pc) \
+	$(SBINDIR)/keventctl \
+	$(foreach m,$(INST_MAN),$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+
+# The run-time linker's cache knows the new library only after ldconfig; a staged install
+# (DESTDIR) is not the system's.
+kev_ldconfig = if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
+
+install: lib $(OUTPUT)/keventctl
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)$(INSTALL) -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(SBINDIR) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man,3 7 8)
+	$(Q)$(INSTALL) -m 644 $(INST_HEADERS) $(DESTDIR)$(INCLUDEDIR)
+	$(Q)$(INSTALL) -m 644 $(OUTPUT)/libkevent.a $(DESTDIR)$(LIBDIR)
+	$(Q)$(INSTALL) -m 755 $(OUTPUT)/libkevent.so.$(VERSION) $(DESTDIR)$(LIBDIR)
+	$(Q)ln -sf libkevent.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	$(Q)ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libkevent.so
+	$(Q)$(call kev_pc,$(LIBDIR),$(INCLUDEDIR),) > $(DESTDIR)$(LIBDIR)/pkgconfig/libkevent.pc
+	$(Q)$(INSTALL) -m 755 $(OUTPUT)/keventctl $(DESTDIR)$(SBINDIR)
+	$(Q)for m in $(INST_MAN); do \
+		$(INSTALL) -m 644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/ || exit 1; done
+	$(Q)$(call kev_ldconfig)
+
+uninstall:
+	$(call msg,UNINST,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(addprefix $(DESTDIR),$(INST_FILES))
+	$(Q)$(call kev_ldconfig)
 
 # Tests: one Criterion binary. Run as root; under CI=true a skip is a failure.
 # The suite runs the examples too (tests/examples.c).
 EX_BINS	:= $(patsubst examples/%.c,$(OUTPUT)/%,$(EX_SRCS))
-TEST_CFLAGS := -Wno-missing-field-initializers -DKT_BUILD_DIR='"$(abspath $(OUTPUT))"'
+TEST_CFLAGS := -Wno-missing-field-initializers -DKT_BUILD_DIR='"$(abspath $(OUTPUT))"' \
+	-DKT_SRC_DIR='"$(abspath .)"'
 
-$(OUTPUT)/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(OUTPUT)/libkevent.a $(EX_BINS)
+$(OUTPUT)/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(OUTPUT)/libkevent.a $(EX_BINS) \
+		$(OUTPUT)/libkevent.so $(OUTPUT)/keventctl
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(APP_CFLAGS) $(TEST_CFLAGS) -o $@ $(TEST_SRCS) \
 		$(OUTPUT)/libkevent.a -lcriterion $(LIBS)
@@ -204,9 +266,16 @@ $(OUTPUT)/asan/lib/%.o: lib/%.c $(wildcard lib/*.h) include/kevent.h include/uke
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(LIB_CFLAGS) $(SAN) -c $< -o $@
 
-$(OUTPUT)/asan/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(ASAN_OBJS) $(EX_BINS)
+# The suite drives this keventctl, so that a memory error in the tool fails its test too.
+$(OUTPUT)/asan/keventctl: $(KCTL_DEPS) $(ASAN_OBJS)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(APP_CFLAGS) $(SAN) $(TEST_CFLAGS) -o $@ $(TEST_SRCS) \
+	$(Q)$(call kev_kctl,$(SAN),$(ASAN_OBJS))
+
+$(OUTPUT)/asan/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(ASAN_OBJS) $(EX_BINS) \
+		$(OUTPUT)/libkevent.so $(OUTPUT)/keventctl $(OUTPUT)/asan/keventctl
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(APP_CFLAGS) $(SAN) $(TEST_CFLAGS) \
+		-DKT_KEVENTCTL='"$(abspath $(OUTPUT))/asan/keventctl"' -o $@ $(TEST_SRCS) \
 		$(ASAN_OBJS) -lcriterion $(LIBS)
 
 asan: deps $(OUTPUT)/asan/kevent-tests
@@ -228,7 +297,8 @@ vmlinux:
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux.h
 
 format:
-	$(Q)clang-format -i include/*.h bpf/*.[ch] lib/*.[ch] tests/*.[ch] examples/*.c
+	$(Q)clang-format -i include/*.h bpf/*.[ch] lib/*.[ch] tests/*.[ch] examples/*.c \
+		tools/keventctl/*.[ch]
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))
@@ -236,7 +306,8 @@ clean:
 
 # Benchmarks: one program per scenario in bench/, each runnable alone, sharing bench/bench.h.
 # `make bench` runs the scenarios in order (each appends its rows to build/bench.json), then
-# bench/report prints the combined table. Never part of `make test`.
+# bench/report prints the combined table and bench/chart draws it (build/bench.svg, a bar per
+# row; `make bench-chart` draws it again from build/bench.json). Never part of `make test`.
 BENCH_BINS := $(patsubst bench/%.c,$(OUTPUT)/bench/%,$(BENCH_SRCS))
 BENCH_RUN  := startup harvest chain wakeup register unrelated http
 
@@ -252,7 +323,11 @@ bench: deps $(BENCH_BINS)
 	$(Q)fail=0; for b in $(BENCH_RUN); do \
 		echo "== $$b"; $(OUTPUT)/bench/$$b || fail=1; echo; \
 	done; \
-	echo "== all results ($(OUTPUT)/bench.json)"; $(OUTPUT)/bench/report; exit $$fail
+	echo "== all results ($(OUTPUT)/bench.json)"; $(OUTPUT)/bench/report; \
+	$(OUTPUT)/bench/chart || fail=1; exit $$fail
+
+bench-chart: $(OUTPUT)/bench/chart
+	$(Q)$(OUTPUT)/bench/chart
 
 # The other sources' benchmarks, one target each (they append to build/bench.json too).
 bench-timers: deps $(OUTPUT)/bench/timers $(OUTPUT)/bench/report

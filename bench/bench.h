@@ -354,6 +354,82 @@ static inline void bench_json_line(FILE *f, const struct bench_fig *g)
 	fputs("}\n", f);
 }
 
+/*
+ * Reading a JSON line back (bench/report, bench/chart). Only what bench_json_line() writes:
+ * one flat object a line, keys in a fixed order with no nesting but the two spreads, so a
+ * few lines of matching do instead of a JSON parser.
+ */
+
+/* The text right after "key": in line, or NULL. */
+static inline const char *bench_json_field(const char *line, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(line, pat);
+	return p ? p + strlen(pat) : NULL;
+}
+
+static inline double bench_json_read_num(const char *line, const char *key)
+{
+	const char *p = bench_json_field(line, key);
+
+	return p && strncmp(p, "null", 4) ? strtod(p, NULL) : NAN;
+}
+
+static inline bool bench_json_read_true(const char *line, const char *key)
+{
+	const char *p = bench_json_field(line, key);
+
+	return p && !strncmp(p, "true", 4);
+}
+
+static inline void bench_json_read_str(const char *line, const char *key, char *out, size_t len)
+{
+	const char *p = bench_json_field(line, key), *end;
+
+	out[0] = '\0';
+	if (!p || *p != '"' || !(end = strchr(p + 1, '"')))
+		return;
+	snprintf(out, len, "%.*s", (int)(end - p - 1), p + 1);
+}
+
+static inline void bench_json_read_spread(const char *line, const char *key, double *lo,
+					  double *hi)
+{
+	const char *p = bench_json_field(line, key);
+	char *end;
+
+	*lo = *hi = NAN;
+	if (!p || *p != '[')
+		return;
+	*lo = strtod(p + 1, &end);
+	if (*end == ',')
+		*hi = strtod(end + 1, NULL);
+}
+
+/* The row a JSON line holds; false for a line that is not one. */
+static inline bool bench_fig_read(const char *line, struct bench_fig *g)
+{
+	memset(g, 0, sizeof(*g));
+	if (!bench_json_field(line, "scenario"))
+		return false;
+	bench_json_read_str(line, "scenario", g->scenario, sizeof(g->scenario));
+	bench_json_read_str(line, "unit", g->unit, sizeof(g->unit));
+	bench_json_read_str(line, "baseline_name", g->baseline_name, sizeof(g->baseline_name));
+	g->kevent = bench_json_read_num(line, "kevent");
+	g->baseline = bench_json_read_num(line, "baseline");
+	g->ratio = bench_json_read_num(line, "ratio");
+	g->runs = (unsigned int)bench_json_read_num(line, "runs");
+	g->higher_is_better = bench_json_read_true(line, "higher_is_better");
+	bench_json_read_spread(line, "kevent_spread", &g->klo, &g->khi);
+	bench_json_read_spread(line, "baseline_spread", &g->blo, &g->bhi);
+	g->reference = bench_json_read_true(line, "reference");
+	bench_json_read_str(line, "note", g->note, sizeof(g->note));
+	return true;
+}
+
 /* $BENCH_JSON, or bench.json one directory above this program's own directory. */
 static inline const char *bench_json_path(char *path, size_t len)
 {
