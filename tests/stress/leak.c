@@ -285,8 +285,8 @@ static void lk_report(const struct lk_snap *a, const struct lk_snap *b)
 		if (m->entries >= 0)
 			lk_row(what, lk_before_map(a, m), m->entries, 0, bad, sizeof(bad));
 		else
-			printf("  %-36s %s\n", what, m->entries == LK_FIXED ? "(array: fixed size)"
-									   : "(cannot be iterated)");
+			printf("  %-36s %s\n", what,
+			       m->entries == LK_FIXED ? "(array: fixed size)" : "(not iterable)");
 	}
 	lk_row("interests (kevent_stats)", a->interests, b->interests, 0, bad, sizeof(bad));
 	lk_row("open descriptors", a->fds, b->fds, 0, bad, sizeof(bad));

@@ -66,16 +66,16 @@ struct th_rec {
 	__u64 seen_seq;	   /* drawn after its latest delivery was seen */
 };
 
-/* One thread's tallies, summed after the join. */
+/* One thread's tallies, summed after the join (__u64: printed with %llu). */
 struct th_count {
-	uint64_t add, added, remove, removed, ready, ready_ok, wake, tune, own, get, got,
+	__u64 add, added, remove, removed, ready, ready_ok, wake, tune, own, get, got,
 		copy_failed, wait, waited, consume, commits, freed;
 };
 
 struct th_thread {
 	pthread_t th;
 	unsigned int idx;
-	uint64_t rng;
+	__u64 rng;
 	struct th_count c;
 	struct ukevent buf[TH_BUF];
 	int own, sv[2]; /* the thread's own queue and socket pair (th_own()) */
@@ -130,7 +130,7 @@ static void th_max(__u64 *p, __u64 v)
 		;
 }
 
-static uint64_t th_rand(struct th_thread *t)
+static __u64 th_rand(struct th_thread *t)
 {
 	/* xorshift64: per thread, so a seed replays each thread's choices */
 	t->rng ^= t->rng << 13;
@@ -246,27 +246,27 @@ static void th_delivery(const struct ukevent *e, __u64 floor, __u64 seen, bool c
 
 	if (!r || e->user_u64 != (e->id.raw_u64 ^ TH_USER_SALT) || e->event != r->mask) {
 		st_finding("delivered: type %u id %llu user %#llx event %#x: not an interest of "
-			   "this queue as registered", e->type, (unsigned long long)e->id.raw_u64,
-			   (unsigned long long)e->user_u64, e->event);
+			   "this queue as registered", e->type, e->id.raw_u64,
+			   e->user_u64, e->event);
 		return;
 	}
 	removed = __atomic_load_n(&r->removed_seq, __ATOMIC_SEQ_CST);
 	if (removed && removed < floor)
 		st_finding("id %llu delivered by a call that began after its REMOVE returned (K10)",
-			   (unsigned long long)e->id.raw_u64);
+			   e->id.raw_u64);
 	if (__atomic_load_n(&r->flags, __ATOMIC_RELAXED) & TH_NOTREG)
 		st_finding("id %llu delivered, but its ADD said DONE: not registered (K9)",
-			   (unsigned long long)e->id.raw_u64);
+			   e->id.raw_u64);
 	th_max(&r->seen_seq, seen);
 	if (!count)
 		return;
 	d = __atomic_add_fetch(&r->delivered, 1, __ATOMIC_SEQ_CST);
 	if (d > __atomic_load_n(&r->ready_started, __ATOMIC_SEQ_CST))
 		st_finding("id %llu delivered %u times for fewer READYs (K20: once each)",
-			   (unsigned long long)e->id.raw_u64, d);
+			   e->id.raw_u64, d);
 	if (d > 1 && (__atomic_load_n(&r->flags, __ATOMIC_RELAXED) & TH_ONESHOT))
 		st_finding("ONESHOT id %llu delivered %u times (K13)",
-			   (unsigned long long)e->id.raw_u64, d);
+			   e->id.raw_u64, d);
 }
 
 /* A thread's get_events / wait call begins: its start bounds what the ring reader sees. */
@@ -332,8 +332,8 @@ static void th_commit(struct th_thread *t, unsigned int n)
 
 		t->c.commits++;
 		if (r != (int)k) {
-			st_finding("kevent_commit(%u, over %u) freed %d of the %u entries read (K3)",
-				   to, over, r, k);
+			st_finding("kevent_commit(%u, over %u) freed %d of the %u read (K3)", to,
+				   over, r, k);
 			return;
 		}
 		t->c.freed += k;
@@ -387,7 +387,8 @@ static void th_add(struct th_thread *t)
 				  (how == 4 ? KEVENT_REQ_READY : 0) |
 				  (how >= 12 ? KEVENT_REQ_ONESHOT : 0) |
 				  (how == 5 || how == 13 ? KEVENT_REQ_WAKEUP_ALL : 0);
-		__atomic_store_n(&r->flags, (how >= 12 ? TH_ONESHOT : 0) | (how == 4 ? TH_NOTREG : 0),
+		__atomic_store_n(&r->flags,
+				 (how >= 12 ? TH_ONESHOT : 0) | (how == 4 ? TH_NOTREG : 0),
 				 __ATOMIC_RELAXED);
 		if (uk[i].req_flags & KEVENT_REQ_READY)
 			__atomic_add_fetch(&r->ready_started, 1, __ATOMIC_SEQ_CST);
@@ -401,7 +402,7 @@ static void th_add(struct th_thread *t)
 
 		if (uk[i].ret_flags != (notreg ? KEVENT_RET_DONE : 0)) {
 			st_finding("ADD of id %llu: ret_flags %#x, error %d (K7, K9)",
-				   (unsigned long long)(first + i), uk[i].ret_flags,
+				   (first + i), uk[i].ret_flags,
 				   (int)uk[i].ret_data[1]);
 			continue;
 		}
@@ -438,8 +439,8 @@ static void th_ready_ids(struct th_thread *t, const __u64 *ids, unsigned int k)
 
 		if (uk[i].ret_flags == KEVENT_RET_DONE) {
 			if (removed && removed < start)
-				st_finding("READY of id %llu accepted after its REMOVE returned (K8)",
-					   (unsigned long long)ids[i]);
+				st_finding("READY of id %llu accepted after its REMOVE "
+					   "returned (K8)", ids[i]);
 			__atomic_add_fetch(&r->ready_ok, 1, __ATOMIC_SEQ_CST);
 			th_max(&r->ready_seq, start);
 			t->c.ready_ok++;
@@ -447,7 +448,7 @@ static void th_ready_ids(struct th_thread *t, const __u64 *ids, unsigned int k)
 			   (int)uk[i].ret_data[1] != -ENOENT) {
 			/* Removed meanwhile (ENOENT) is the only other answer. */
 			st_finding("READY of id %llu: ret_flags %#x, error %d (K7)",
-				   (unsigned long long)ids[i], uk[i].ret_flags,
+				   ids[i], uk[i].ret_flags,
 				   (int)uk[i].ret_data[1]);
 		}
 	}
@@ -484,7 +485,7 @@ static void th_remove(struct th_thread *t)
 			   (int)uk[i].ret_data[1] != -ENOENT) {
 			/* Only a ONESHOT can have gone by itself (delivered). */
 			st_finding("REMOVE of registered id %llu: ret_flags %#x, error %d (K8)",
-				   (unsigned long long)ids[i], uk[i].ret_flags,
+				   ids[i], uk[i].ret_flags,
 				   (int)uk[i].ret_data[1]);
 		}
 	}
@@ -543,7 +544,7 @@ static void th_own(struct th_thread *t)
 			   "(get_events = %d): lost", TH_HANG_MS, n);
 	else if (ev.user_u64 != uk.user_u64 || ev.event != KEVENT_SOCKET_RECV || ev.ret_flags)
 		st_finding("a thread's own socket: user %#llx event %#x ret_flags %#x",
-			   (unsigned long long)ev.user_u64, ev.event, ev.ret_flags);
+			   ev.user_u64, ev.event, ev.ret_flags);
 	if (recv(t->sv[0], &byte, 1, 0) != 1)
 		st_setup_fail("recv: %s", strerror(errno));
 	if (kevent_ctl(t->own, KEVENT_CTL_REMOVE, 1, &uk) != 1 || uk.ret_flags != KEVENT_RET_DONE)
@@ -633,7 +634,8 @@ static void *th_main(void *arg)
 
 	t->own = kevent_init(NULL, 0, 0);
 	if (t->own < 0 || socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, t->sv))
-		st_setup_fail("the thread's own queue and sockets: %d, %s", t->own, strerror(errno));
+		st_setup_fail("the thread's own queue and sockets: %d, %s", t->own,
+			      strerror(errno));
 	while (st_now() < th.deadline)
 		th_op(t);
 	kevent_close(t->own);
@@ -669,7 +671,7 @@ static void th_drain(struct th_thread *t)
 }
 
 /* Per interest, at the end: nothing delivered twice, nothing lost. */
-static void th_check_all(uint64_t *deliveries, uint64_t *accepted)
+static void th_check_all(__u64 *deliveries, __u64 *accepted)
 {
 	__u64 end = __atomic_load_n(&th.next_id, __ATOMIC_ACQUIRE);
 
@@ -680,61 +682,51 @@ static void th_check_all(uint64_t *deliveries, uint64_t *accepted)
 		*accepted += r->ready_ok;
 		if (r->delivered > r->ready_ok && !(r->flags & TH_NOTREG))
 			st_finding("id %llu: %u deliveries for %u accepted READYs (K20)",
-				   (unsigned long long)id, r->delivered, r->ready_ok);
+				   id, r->delivered, r->ready_ok);
 		if ((r->flags & TH_LIVE) && r->ready_ok && r->ready_seq > r->seen_seq)
 			st_finding("id %llu: a READY accepted after its last delivery was never "
-				   "delivered (lost)", (unsigned long long)id);
+				   "delivered (lost)", id);
 	}
 }
 
 static void th_sum(struct th_count *s, const struct th_count *c)
 {
-	const uint64_t *from = (const uint64_t *)c;
-	uint64_t *to = (uint64_t *)s;
+	const __u64 *from = (const __u64 *)c;
+	__u64 *to = (__u64 *)s;
 
-	for (size_t i = 0; i < sizeof(*c) / sizeof(uint64_t); i++)
+	for (size_t i = 0; i < sizeof(*c) / sizeof(*to); i++)
 		to[i] += from[i];
 }
 
 static void th_report(const struct th_count *c, double secs)
 {
 	struct kevent_stats st = st_stats(th.q);
-	uint64_t deliveries = 0, accepted = 0;
+	__u64 deliveries = 0, accepted = 0;
 
 	th_check_all(&deliveries, &accepted);
 	if (c->freed != th.consumed || th.consumed != th.placed)
-		st_finding("ring: %llu placed, %llu read, %llu freed by commits (K3)",
-			   (unsigned long long)th.placed, (unsigned long long)th.consumed,
-			   (unsigned long long)c->freed);
+		st_finding("ring: %llu placed, %llu read, %llu freed by commits (K3)", th.placed,
+			   th.consumed, c->freed);
 	if (st.delivered != c->got + c->waited || st.copy_failed != c->copy_failed)
 		st_finding("kevent_stats: delivered %llu copy_failed %llu; the calls returned %llu "
-			   "with %llu COPY_FAILED", (unsigned long long)st.delivered,
-			   (unsigned long long)st.copy_failed,
-			   (unsigned long long)(c->got + c->waited),
-			   (unsigned long long)c->copy_failed);
+			   "with %llu COPY_FAILED", (__u64)st.delivered, (__u64)st.copy_failed,
+			   c->got + c->waited, c->copy_failed);
 	printf("stress threads: %u threads on one queue with a %u-event ring for %.1f s\n",
 	       th.nthreads, th.ring_size, secs);
 	printf("  ADD calls %llu (%llu interests), REMOVE calls %llu (%llu removed), READY %llu "
-	       "(%llu accepted), READY(0) %llu, spin/defer/stats %llu\n", (unsigned long long)c->add,
-	       (unsigned long long)c->added, (unsigned long long)c->remove,
-	       (unsigned long long)c->removed, (unsigned long long)c->ready,
-	       (unsigned long long)c->ready_ok, (unsigned long long)c->wake,
-	       (unsigned long long)c->tune);
-	printf("  socket rounds on the threads' own queues %llu\n", (unsigned long long)c->own);
+	       "(%llu accepted), READY(0) %llu, spin/defer/stats %llu\n", c->add, c->added,
+	       c->remove, c->removed, c->ready, c->ready_ok, c->wake, c->tune);
+	printf("  socket rounds on the threads' own queues %llu\n", c->own);
 	printf("  get_events %llu (%llu events, %llu COPY_FAILED), wait %llu (%llu events), "
-	       "ring reads %llu, commits %llu\n", (unsigned long long)c->get,
-	       (unsigned long long)c->got, (unsigned long long)c->copy_failed,
-	       (unsigned long long)c->wait, (unsigned long long)c->waited,
-	       (unsigned long long)c->consume, (unsigned long long)c->commits);
+	       "ring reads %llu, commits %llu\n", c->get, c->got, c->copy_failed, c->wait,
+	       c->waited, c->consume, c->commits);
 	printf("  deliveries %llu for %llu accepted READYs (%llu merged); ring: placed %llu, "
-	       "read %llu, freed %llu\n", (unsigned long long)deliveries,
-	       (unsigned long long)accepted, (unsigned long long)(accepted - deliveries),
-	       (unsigned long long)th.placed, (unsigned long long)th.consumed,
-	       (unsigned long long)c->freed);
-	printf("  findings: %llu\n", (unsigned long long)st_findings());
+	       "read %llu, freed %llu\n", deliveries, accepted, accepted - deliveries, th.placed,
+	       th.consumed, c->freed);
+	printf("  findings: %llu\n", (__u64)st_findings());
 }
 
-static void th_options(int argc, char **argv, double *secs, uint64_t *seed)
+static void th_options(int argc, char **argv, double *secs, __u64 *seed)
 {
 	int c;
 
@@ -750,8 +742,8 @@ static void th_options(int argc, char **argv, double *secs, uint64_t *seed)
 		else if (c == 'o')
 			th.own = st_number(optarg, "-o") != 0;
 		else
-			st_setup_fail("usage: %s [-d seconds] [-t threads] [-r ring_size] [-s seed] "
-				      "[-o 0|1]", argv[0]);
+			st_setup_fail("usage: %s [-d seconds] [-t threads] [-r ring_size] "
+				      "[-s seed] [-o 0|1]", argv[0]);
 	}
 	if (!th.nthreads || th.nthreads > TH_MAX_THREADS || th.ring_size < 2)
 		st_setup_fail("1 to %d threads, a ring of 2 or more", TH_MAX_THREADS);
@@ -761,7 +753,7 @@ int main(int argc, char **argv)
 {
 	static struct th_thread t[TH_MAX_THREADS + 1];
 	struct th_count sum = { 0 };
-	uint64_t seed = (uint64_t)time(NULL);
+	__u64 seed = (__u64)time(NULL);
 	double secs = 30, t0;
 
 	th.nthreads = 8;
@@ -776,7 +768,7 @@ int main(int argc, char **argv)
 	if (th.q < 0)
 		st_setup_fail("kevent_init = %d", th.q);
 	printf("stress threads: seed %llu (-s to replay each thread's choices)\n",
-	       (unsigned long long)seed);
+	       seed);
 	t0 = st_now();
 	th.deadline = t0 + secs;
 	for (unsigned int i = 0; i < th.nthreads; i++) {
