@@ -34,7 +34,7 @@ APP_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude
 SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 DEPS	:= clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config libcriterion-dev \
-	make gcc libc6-dev wrk
+	make gcc libc6-dev wrk libclang-rt-14-dev
 
 ifeq ($(V),1)
 Q =
@@ -116,6 +116,7 @@ $(OUTPUT)/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(OUTPUT)/libkevent.a
 test: deps $(OUTPUT)/kevent-tests
 	$(call msg,TEST,$(OUTPUT)/kevent-tests)
 	$(Q)$(OUTPUT)/kevent-tests
+	$(Q)$(MAKE) --no-print-directory smoke
 
 # The same suite, library and tests built with AddressSanitizer and UBSan.
 ASAN_OBJS := $(patsubst lib/%.c,$(OUTPUT)/asan/lib/%.o,$(LIB_SRCS))
@@ -183,3 +184,6 @@ bench-inotify: deps $(OUTPUT)/bench/inotify
 
 bench-aio: deps $(OUTPUT)/bench/aio_sendfile
 	$(Q)$(OUTPUT)/bench/aio_sendfile
+
+# The stress, ThreadSanitizer and fuzzing harnesses, and make test's smoke runs of them.
+include mk/harness.mk
