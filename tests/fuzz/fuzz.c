@@ -9,12 +9,14 @@
  *    -EBADF, -EOVERFLOW, -ENOSYS);
  *  - kevent_ctl (K7): each entry's ret_flags is 0, DONE or BROKEN|DONE, a BROKEN entry
  *    holds a negative errno, MODIFY / REMOVE / READY entries are DONE, the identity is
- *    left as it was, and an identity never registered on the queue is -ENOENT (K8);
- *  - delivery: an event names an interest registered on that queue (or one of its
- *    aio_sendfile cookies), its flags are BROKEN / COPY_FAILED only, COPY_FAILED only
- *    with a ring; what get_events and wait put in the ring is what they returned, at
- *    ring_kidx, and the ring's indexes follow the model of K3 through every commit,
- *    whose result is computed in advance; kevent_stats() counts what the calls returned;
+ *    left as it was, and an identity not registered on the queue (never added, or
+ *    removed since) is -ENOENT (K8);
+ *  - delivery: an event names an interest registered on that queue and not removed
+ *    (K10), or one of its aio_sendfile transfers; its flags are BROKEN or COPY_FAILED,
+ *    COPY_FAILED only with a ring; what get_events and wait put in the ring is what they
+ *    returned, at ring_kidx, and the ring's indexes follow the model of K3 through every
+ *    commit, whose result is computed in advance; kevent_stats() counts what the calls
+ *    returned;
  *  - closing every queue gives back every descriptor the input's calls took.
  *
  * One queue stays open between inputs (the BPF object then stays loaded and attached, and
@@ -26,6 +28,9 @@
  * timeouts are at most a millisecond, and what arrives when is never asserted.
  * Signals are limited to ones that cannot disturb the fuzzer (SIGWINCH, SIGURG, real-time
  * ones), and timers to periods of a millisecond or more (shorter ones are issue 10 item 7).
+ * Inputs that would hit a bug already open in issue 10 (a relative timeout near LONG_MAX,
+ * item 9) are made harmless unless FUZZ_KNOWN=1 is in the environment, so that a run is
+ * not stopped by what is known.
  *
  * Input: a sequence of operations, each an opcode byte and its argument bytes (fz_u8()...);
  * a short input reads zeroes. tests/fuzz/corpus holds seeds (made by tests/fuzz/seeds.py).
@@ -34,6 +39,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -52,7 +58,7 @@
 #define FZ_QUEUES  4
 #define FZ_OBJS	   8
 #define FZ_OPS_MAX 48	/* operations of one input: bounds its time */
-#define FZ_EVER	   128	/* identities remembered per queue */
+#define FZ_REG	   128	/* identities remembered per queue */
 #define FZ_BUF	   64	/* events of one get_events */
 #define FZ_CLOSED  4000 /* descriptor numbers from here on are never open */
 
@@ -86,9 +92,10 @@ struct fz_q {
 	unsigned int size;	/* 0: no ring */
 	unsigned int uidx, used, over;
 	uint64_t returned, copy_failed; /* what get_events / wait returned */
-	struct fz_ident ever[FZ_EVER];	/* registered at some point (ADD said 0), aio cookies */
-	unsigned int never;
-	bool ever_full; /* more than FZ_EVER: stop checking identities */
+	/* What may be registered: ADD said 0 (or aio_sendfile a cookie), no REMOVE since. */
+	struct fz_ident reg[FZ_REG];
+	unsigned int nreg;
+	bool reg_lost; /* more than FZ_REG at once: identities are not checked any more */
 };
 
 enum fz_kind {
@@ -122,7 +129,8 @@ static struct {
 	int listener; /* for TCP pairs */
 	struct sockaddr_in laddr;
 	char dir[64]; /* files and directories of the objects */
-	long fds;     /* descriptors open between inputs */
+	bool known;   /* FUZZ_KNOWN=1: also inputs that hit open bugs (issue 10) */
+	bool trace;   /* FUZZ_TRACE=1: print each call and its result (to read a reproducer) */
 } fzg;
 
 static uint8_t fz_u8(struct fz_in *in)
@@ -150,6 +158,8 @@ static uint64_t fz_u64(struct fz_in *in)
 /* Every call returns >= 0, or a negative errno with errno set to the same value. */
 static long fz_ret(const char *call, long r)
 {
+	if (fzg.trace)
+		fprintf(stderr, "fuzz:   %s = %ld\n", call, r);
 	FZ_CHECK(r >= 0 || (FZ_ERRNO_OK(r) && errno == -r), "%s = %ld with errno %d", call, r,
 		 errno);
 	return r;
@@ -334,6 +344,11 @@ static void fz_poke(struct fz_obj *o, unsigned int slot, unsigned int what, unsi
 	uint64_t one = 1;
 	int w = what & 1 && o->peer >= 0 ? o->peer : o->fd;
 
+	if (what % 8 == 7) {
+		/* A signal the process ignores by default, so an unwatched one does nothing. */
+		raise(len & 1 ? SIGWINCH : SIGURG);
+		return;
+	}
 	if (o->fd < 0)
 		return;
 	switch (what % 8) {
@@ -381,8 +396,6 @@ static void fz_poke(struct fz_obj *o, unsigned int slot, unsigned int what, unsi
 		}
 		break;
 	default:
-		/* A signal the process ignores by default, so an unwatched one does nothing. */
-		raise(len & 1 ? SIGWINCH : SIGURG);
 		break;
 	}
 }
@@ -453,23 +466,37 @@ static bool fz_same(const struct fz_ident *a, __u32 type, __u64 id, __u64 user)
 	return a->type == type && a->id == id && a->user == user;
 }
 
-static bool fz_ever_has(const struct fz_q *q, const struct ukevent *e)
+static int fz_reg_find(const struct fz_q *q, __u32 type, __u64 id, __u64 user)
 {
-	for (unsigned int i = 0; i < q->never; i++)
-		if (fz_same(&q->ever[i], e->type, e->id.raw_u64, e->user_u64))
-			return true;
-	return q->ever_full;
+	for (unsigned int i = 0; i < q->nreg; i++)
+		if (fz_same(&q->reg[i], type, id, user))
+			return (int)i;
+	return -1;
 }
 
-static void fz_ever_add(struct fz_q *q, __u32 type, __u64 id, __u64 user)
+/* May e's interest be registered on q? (true once the set overflowed: no more checks) */
+static bool fz_reg_has(const struct fz_q *q, const struct ukevent *e)
 {
-	for (unsigned int i = 0; i < q->never; i++)
-		if (fz_same(&q->ever[i], type, id, user))
-			return;
-	if (q->never == FZ_EVER)
-		q->ever_full = true;
+	return q->reg_lost || fz_reg_find(q, e->type, e->id.raw_u64, e->user_u64) >= 0;
+}
+
+static void fz_reg_add(struct fz_q *q, __u32 type, __u64 id, __u64 user)
+{
+	if (fz_reg_find(q, type, id, user) >= 0)
+		return;
+	if (q->nreg == FZ_REG)
+		q->reg_lost = true;
 	else
-		q->ever[q->never++] = (struct fz_ident){ type, id, user };
+		q->reg[q->nreg++] = (struct fz_ident){ type, id, user };
+}
+
+/* The interest is certainly gone (REMOVE said DONE, or a ctl said ENOENT). */
+static void fz_reg_del(struct fz_q *q, const struct ukevent *e)
+{
+	int i = fz_reg_find(q, e->type, e->id.raw_u64, e->user_u64);
+
+	if (i >= 0)
+		q->reg[i] = q->reg[--q->nreg];
 }
 
 /* ---- ukevents ---- */
@@ -514,8 +541,8 @@ static __u64 fz_id(struct fz_in *in, __u32 type, const struct fz_q *q)
 		return fz_signal_id(in);
 	case KEVENT_AIO:
 		/* A cookie of this queue, to cancel a transfer, or anything. */
-		if (q && q->never && fz_u8(in) & 1)
-			return q->ever[q->never - 1].id;
+		if (q && q->nreg && fz_u8(in) & 1)
+			return q->reg[q->nreg - 1].id;
 		return fz_u64(in);
 	default:
 		return fz_u64(in);
@@ -582,9 +609,9 @@ static void fz_check_entry(const struct fz_q *q, unsigned int cmd, const struct 
 	else if (cmd == KEVENT_CTL_ADD && (in->req_flags & ~FZ_REQ_KNOWN))
 		FZ_CHECK(f == broken && err == -EINVAL,
 			 "ADD with req_flags %#x: %#x %d, not EINVAL", in->req_flags, f, err);
-	if (cmd != KEVENT_CTL_ADD && !fz_ever_has(q, in))
+	if (cmd != KEVENT_CTL_ADD && !fz_reg_has(q, in))
 		FZ_CHECK(f == broken && err == -ENOENT,
-			 "ctl %u of type %u never registered: %#x %d", cmd, in->type, f, err);
+			 "ctl %u of type %u not registered: %#x %d (K8)", cmd, in->type, f, err);
 }
 
 /* A delivered event: a known interest of this queue, only the flags delivery can set. */
@@ -595,7 +622,7 @@ static void fz_check_event(const struct fz_q *q, const struct ukevent *e, __u32 
 		 allowed);
 	FZ_CHECK(!(e->ret_flags & KEVENT_RET_BROKEN) || FZ_ERRNO_OK(e->ret_data[1]),
 		 "delivered BROKEN with ret_data[1] %d", (int)e->ret_data[1]);
-	FZ_CHECK(fz_ever_has(q, e), "delivered type %u id %#llx user %llu: never registered here",
+	FZ_CHECK(fz_reg_has(q, e), "delivered type %u id %#llx user %llu: not registered (K10)",
 		 e->type, (unsigned long long)e->id.raw_u64, (unsigned long long)e->user_u64);
 }
 
@@ -700,6 +727,10 @@ static struct timespec fz_timeout(struct fz_in *in, unsigned int min, unsigned i
 	case 6:
 		ts.tv_sec = min ? 0 : (long)fz_u32(in); /* far: only when it cannot block */
 		break;
+	case 7:
+		/* Near LONG_MAX a relative time overflows (issue 10 item 9): FUZZ_KNOWN=1 only. */
+		ts.tv_sec = min ? 0 : fzg.known ? LONG_MAX : LONG_MAX / 2;
+		break;
 	default:
 		break;
 	}
@@ -775,9 +806,18 @@ static void fz_op_ctl(struct fz_in *in)
 	if (!t.q || want)
 		return;
 	for (i = 0; i < num; i++) {
+		if (fzg.trace)
+			fprintf(stderr, "fuzz:     cmd %u type %u id %#llx: ret_flags %#x data %d\n",
+				cmd, uk[i].type, uk[i].id.raw_u64, uk[i].ret_flags,
+				(int)uk[i].ret_data[1]);
 		fz_check_entry(t.q, cmd, &before[i], &uk[i]);
 		if (cmd == KEVENT_CTL_ADD && !uk[i].ret_flags)
-			fz_ever_add(t.q, uk[i].type, uk[i].id.raw_u64, uk[i].user_u64);
+			fz_reg_add(t.q, uk[i].type, uk[i].id.raw_u64, uk[i].user_u64);
+		else if (cmd == KEVENT_CTL_REMOVE && uk[i].ret_flags == KEVENT_RET_DONE)
+			fz_reg_del(t.q, &uk[i]);
+		else if (cmd != KEVENT_CTL_ADD && (int)uk[i].ret_data[1] == -ENOENT &&
+			 (uk[i].ret_flags & KEVENT_RET_BROKEN))
+			fz_reg_del(t.q, &uk[i]);
 	}
 }
 
@@ -906,7 +946,7 @@ static void fz_op_aio(struct fz_in *in)
 	r = fz_ret("aio_sendfile", aio_sendfile(t.fd, sock, file, off, counts[fz_u8(in) % 5]));
 	FZ_CHECK(r < 0 || t.q, "aio_sendfile on fd %d (not a queue) = %ld", t.fd, r);
 	if (r > 0)
-		fz_ever_add(t.q, KEVENT_AIO, (__u64)r, (__u64)r);
+		fz_reg_add(t.q, KEVENT_AIO, (__u64)r, (__u64)r);
 }
 
 /* kevent_stats (which must count what the calls returned), spin and deferred wake-ups. */
@@ -959,6 +999,11 @@ static void fz_op_entries(struct fz_in *in)
 static void (*const fz_ops[])(struct fz_in *) = {
 	fz_op_init, fz_op_ctl,	 fz_op_ctl,  fz_op_get, fz_op_get,  fz_op_wait,	   fz_op_commit,
 	fz_op_close, fz_op_obj, fz_op_poke, fz_op_aio, fz_op_misc, fz_op_entries,
+};
+
+static const char *const fz_op_names[] = {
+	"init", "ctl", "ctl", "get", "get", "wait", "commit", "close", "obj", "poke", "aio", "misc",
+	"entries",
 };
 
 #define FZ_NOPS (sizeof(fz_ops) / sizeof(fz_ops[0]))
@@ -1019,10 +1064,21 @@ static void fz_warm_up(void)
 	close(dir);
 }
 
+static bool fz_env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && !strcmp(v, "1");
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
+	/* A write to a socket or pipe whose other end is closed must fail, not end the run. */
+	signal(SIGPIPE, SIG_IGN);
+	fzg.known = fz_env("FUZZ_KNOWN");
+	fzg.trace = fz_env("FUZZ_TRACE");
 	snprintf(fzg.dir, sizeof(fzg.dir), "/tmp/kevent-fuzz-XXXXXX");
 	FZ_CHECK(mkdtemp(fzg.dir), "mkdtemp: %s", strerror(errno));
 	fzg.listener = fz_listener(&fzg.laddr);
@@ -1043,8 +1099,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fz_in in = { data, size };
 	long fds = fz_fd_count();
 
-	for (unsigned int n = 0; in.n && n < FZ_OPS_MAX; n++)
-		fz_ops[fz_u8(&in) % FZ_NOPS](&in);
+	for (unsigned int n = 0; in.n && n < FZ_OPS_MAX; n++) {
+		unsigned int op = fz_u8(&in) % FZ_NOPS;
+
+		if (fzg.trace)
+			fprintf(stderr, "fuzz: op %u (%s)\n", op, fz_op_names[op]);
+		fz_ops[op](&in);
+	}
 	fz_reset();
 	FZ_CHECK(fz_fd_count() == fds, "%ld descriptors before the input, %ld after closing "
 		 "everything it made", fds, fz_fd_count());

@@ -81,7 +81,8 @@ def ctl(q, cmd, *entries):
 
 
 def get(q, max_nr=16, min_nr=0, timeout=0, mode=0):
-    """timeout byte: 0 {0,0}, 1 then a byte of 4 us units, 3..5 invalid, 0x80 ABSTIME."""
+    """timeout byte: 0 {0,0}, 1 then a byte of 4 us units, 2 forever (min 0), 3..5 invalid,
+    6 far, 7 near LONG_MAX (FUZZ_KNOWN=1), 0x80 ABSTIME."""
     t = bytes([timeout]) + (bytes([250]) if timeout % 8 == 1 else b"")
     t += u32(2) if timeout & 0xc0 == 0xc0 else b""
     return bytes([OP["get"], q, mode, max_nr, min_nr]) + t
@@ -161,6 +162,8 @@ SEEDS = {
     "listener": obj(7, "listener") + init(0) +
     ctl(0, ADD, fd_entry("socket", fd_of(7), 2), fd_entry("socket", fd_of(7), 1, 0, 1)) +
     poke(7, 6) + get(0) + poke(7, 6) + get(0) + poke(7, 4) + get(0),
+    # Issue 10 item 9: a relative timeout near LONG_MAX overflows (UBSan) with FUZZ_KNOWN=1.
+    "known-item9-longmax-timeout": init(0) + get(0, 4, 0, 7),
     "spin-defer": init(0) + misc(0, 10) + misc(0, 5) + obj(0, "unix_dgram") +
     ctl(0, ADD, fd_entry("socket", fd_of(0), 1)) + poke(0, 1) + get(0, 4, 1, 1) + misc(0, 2) +
     get(0, 4, 1, 1) + misc(0, 0),
