@@ -783,6 +783,23 @@ static void fz_op_init(struct fz_in *in)
 		fz_check_kidx(q, "kevent_init");
 }
 
+/* One entry of a kevent_ctl() that returned: check its fate, follow what q may hold. */
+static void fz_ctl_entry(struct fz_q *q, unsigned int cmd, const struct ukevent *in,
+			 const struct ukevent *out)
+{
+	bool gone = (out->ret_flags & KEVENT_RET_BROKEN) && (int)out->ret_data[1] == -ENOENT;
+
+	if (fzg.trace)
+		fprintf(stderr, "fuzz:     cmd %u type %u id %#llx: ret_flags %#x data %d\n", cmd,
+			out->type, out->id.raw_u64, out->ret_flags, (int)out->ret_data[1]);
+	fz_check_entry(q, cmd, in, out);
+	/* After a REMOVE, whatever it said, and any ENOENT, the interest is not there. */
+	if (cmd == KEVENT_CTL_ADD && !out->ret_flags)
+		fz_reg_add(q, out->type, out->id.raw_u64, out->user_u64);
+	else if (cmd == KEVENT_CTL_REMOVE || (cmd != KEVENT_CTL_ADD && gone))
+		fz_reg_del(q, out);
+}
+
 static void fz_op_ctl(struct fz_in *in)
 {
 	struct fz_target t = fz_target(in);
@@ -805,20 +822,8 @@ static void fz_op_ctl(struct fz_in *in)
 	fz_expect("kevent_ctl", r, want ? want : (int)num);
 	if (!t.q || want)
 		return;
-	for (i = 0; i < num; i++) {
-		if (fzg.trace)
-			fprintf(stderr, "fuzz:     cmd %u type %u id %#llx: ret_flags %#x data %d\n",
-				cmd, uk[i].type, uk[i].id.raw_u64, uk[i].ret_flags,
-				(int)uk[i].ret_data[1]);
-		fz_check_entry(t.q, cmd, &before[i], &uk[i]);
-		if (cmd == KEVENT_CTL_ADD && !uk[i].ret_flags)
-			fz_reg_add(t.q, uk[i].type, uk[i].id.raw_u64, uk[i].user_u64);
-		else if (cmd == KEVENT_CTL_REMOVE && uk[i].ret_flags == KEVENT_RET_DONE)
-			fz_reg_del(t.q, &uk[i]);
-		else if (cmd != KEVENT_CTL_ADD && (int)uk[i].ret_data[1] == -ENOENT &&
-			 (uk[i].ret_flags & KEVENT_RET_BROKEN))
-			fz_reg_del(t.q, &uk[i]);
-	}
+	for (i = 0; i < num; i++)
+		fz_ctl_entry(t.q, cmd, &before[i], &uk[i]);
 }
 
 static void fz_op_get(struct fz_in *in)
