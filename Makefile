@@ -46,7 +46,7 @@ APP_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude
 SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 DEPS	:= clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config libcriterion-dev \
-	make gcc libc6-dev wrk
+	make gcc libc6-dev wrk libclang-rt-14-dev
 
 ifeq ($(V),1)
 Q =
@@ -242,6 +242,7 @@ $(OUTPUT)/kevent-tests: $(TEST_SRCS) $(wildcard tests/*.h) $(OUTPUT)/libkevent.a
 test: deps $(OUTPUT)/kevent-tests
 	$(call msg,TEST,$(OUTPUT)/kevent-tests)
 	$(Q)tests/run-suite.sh $(OUTPUT)/kevent-tests
+	$(Q)$(MAKE) --no-print-directory smoke
 
 # The suite inside one of Debian 12's kernels under qemu (tests/vm/run.sh says how):
 # KERNEL=6.1 (bookworm's own) or 6.12 (bookworm-backports). The first run downloads the
@@ -338,3 +339,6 @@ bench-inotify: deps $(OUTPUT)/bench/inotify
 
 bench-aio: deps $(OUTPUT)/bench/aio_sendfile
 	$(Q)$(OUTPUT)/bench/aio_sendfile
+
+# The stress, ThreadSanitizer and fuzzing harnesses, and make test's smoke runs of them.
+include mk/harness.mk

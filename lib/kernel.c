@@ -722,12 +722,20 @@ __u64 kev_kernel_timers(void)
 }
 
 /*
- * Give the queue a ring buffer of its own, at a free index of kev_rings. Without the core,
- * the queue reads an empty ring that never fills (kev_rb_none()).
+ * Give the queue a ring buffer of its own, at a free index of kev_rings. Its size is
+ * KEV_RINGBUF_BYTES, or KEVENT_RINGBUF_KB (a power of two, at least a page): a small ring
+ * lets the stress harness overflow it at will (K24, tests/stress/). Without the core, the
+ * queue reads an empty ring that never fills (kev_rb_none()).
  */
 int kev_kernel_queue_open(struct kev_queue *q)
 {
 	int outer = kk.fd[KEV_FD_RINGS], fd = -1, err, idx;
+	const char *env = getenv("KEVENT_RINGBUF_KB");
+	unsigned long kb = env ? strtoul(env, NULL, 0) : 0;
+	size_t bytes = KEV_RINGBUF_BYTES;
+
+	if (kb && !(kb & (kb - 1)) && kb <= (1UL << 20) && kb * 1024 >= (size_t)getpagesize())
+		bytes = kb * 1024;
 
 	if (outer < 0) {
 		kev_rb_none(&q->rb);
@@ -739,12 +747,12 @@ int kev_kernel_queue_open(struct kev_queue *q)
 		err = -EMFILE;
 		goto out;
 	}
-	fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "kev_ring", 0, 0, KEV_RINGBUF_BYTES, NULL);
+	fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "kev_ring", 0, 0, bytes, NULL);
 	if (fd < 0) {
 		err = -errno;
 		goto out;
 	}
-	err = kev_rb_open(&q->rb, fd, KEV_RINGBUF_BYTES, true);
+	err = kev_rb_open(&q->rb, fd, bytes, true);
 	if (err)
 		goto out;
 	memset(&kk.qstats[idx], 0, sizeof(kk.qstats[idx]));
