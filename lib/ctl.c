@@ -27,17 +27,22 @@ struct kev_type {
 	bool by_fd; /* id.raw[0] is a descriptor: checked before a load (kev_kernel_attach_fd()) */
 };
 
+/* A source the BPF side serves, and its fallback. */
+#define KEV_BPF_TYPE(bpf_src, sys_src, fam, fd)                                              \
+	{ .src = (bpf_src), .sys = (sys_src), .family = (fam), .bpf = true, .by_fd = (fd) }
+
 static const struct kev_type kev_types[KEVENT_MAX] = {
-	[KEVENT_SOCKET] = { &kev_socket_source, &kev_socket_sys_source, KEV_PROGS_SOCKET, true,
-			    true },
-	[KEVENT_INODE] = { &kev_inode_source, &kev_inode_sys_source, KEV_PROGS_INODE, true, true },
-	[KEVENT_TIMER] = { &kev_timer_source, &kev_timer_sys_source, KEV_PROGS_TIMER, true,
-			   false },
-	[KEVENT_POLL] = { &kev_poll_source },
-	[KEVENT_AIO] = { &kev_aio_source },
-	[KEVENT_PIPE] = { &kev_pipe_source },
-	[KEVENT_SIGNAL] = { &kev_signal_source },
-	[KEVENT_UNOTIFY] = { &kev_unotify_source },
+	[KEVENT_SOCKET] = KEV_BPF_TYPE(&kev_socket_source, &kev_socket_sys_source,
+				       KEV_PROGS_SOCKET, true),
+	[KEVENT_INODE] = KEV_BPF_TYPE(&kev_inode_source, &kev_inode_sys_source, KEV_PROGS_INODE,
+				      true),
+	[KEVENT_TIMER] = KEV_BPF_TYPE(&kev_timer_source, &kev_timer_sys_source, KEV_PROGS_TIMER,
+				      false),
+	[KEVENT_POLL] = { .src = &kev_poll_source },
+	[KEVENT_AIO] = { .src = &kev_aio_source },
+	[KEVENT_PIPE] = { .src = &kev_pipe_source },
+	[KEVENT_SIGNAL] = { .src = &kev_signal_source },
+	[KEVENT_UNOTIFY] = { .src = &kev_unotify_source },
 };
 
 /* Every source, BPF side and fallback: flush (end of a call) or release (end of a queue). */

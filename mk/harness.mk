@@ -15,12 +15,9 @@
 #                 crashes to build/fuzz/crashes/. FUZZ_JOBS=n runs n processes (-fork): an
 #                 input mostly waits for the kernel, so a few per CPU pay. FUZZ_KNOWN=1
 #                 lets inputs reach bugs already open in issue 10 (tests/fuzz/fuzz.c).
-#   make smoke    a few seconds of stress (a) and (c) and one pass of the fuzzer over its
-#                 seeds: make test runs it after the suite. Two parts that fail today are
-#                 off there until the library is fixed, then their defaults flip to 1:
-#                 SMOKE_LEAK=1 adds stress (b) (issue 10 item 3), SMOKE_OWN=1 the socket
-#                 rounds of stress (c) (threads.c th_own(): lib/socket.c kev_sock_flush()
-#                 lets a kevent_ctl() return before its socket reached the kernel map).
+#   make smoke    a few seconds of stress (a), (b) and (c) and one pass of the fuzzer over
+#                 its seeds: make test runs it after the suite. SMOKE_LEAK=0 leaves out
+#                 stress (b), SMOKE_OWN=0 the socket rounds of stress (c).
 
 STRESS_EVENTS	?= 10000000
 STRESS_CYCLES	?= 100000
@@ -29,8 +26,8 @@ TSAN_SECONDS	?= 10
 FUZZ_SECONDS	?= 60
 FUZZ_JOBS	?= 1
 FUZZ_KNOWN	?= 0
-SMOKE_LEAK	?= 0
-SMOKE_OWN	?= 0
+SMOKE_LEAK	?= 1
+SMOKE_OWN	?= 1
 
 STRESS_DEPS := tests/stress/stress.c tests/stress/stress.h
 
@@ -43,7 +40,7 @@ $(OUTPUT)/stress $(OUTPUT)/tsan/lib $(OUTPUT)/fuzz/lib $(OUTPUT)/fuzz/corpus \
 # Stress programs: one binary each, linked with the static library.
 $(OUTPUT)/stress/%: tests/stress/%.c $(STRESS_DEPS) $(OUTPUT)/libkevent.a | $(OUTPUT)/stress
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(APP_CFLAGS) -o $@ $< tests/stress/stress.c $(OUTPUT)/libkevent.a $(LIBS)
+	$(Q)$(CC) $(APP_CFLAGS) -Ibpf -o $@ $< tests/stress/stress.c $(OUTPUT)/libkevent.a $(LIBS)
 
 stress: deps $(OUTPUT)/stress/overflow $(OUTPUT)/stress/leak $(OUTPUT)/stress/threads
 	$(Q)fail=0; \

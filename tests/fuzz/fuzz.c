@@ -768,7 +768,7 @@ static void fz_op_init(struct fz_in *in)
 		FZ_CHECK(q->ring, "out of memory");
 		memset(q->ring, 0xa5, sizeof(*q->ring) + n * sizeof(struct ukevent));
 	}
-	valid = !flags && (ring ? size >= 2 && size <= KEVENT_MAX_BATCH : !size);
+	valid = !(flags & ~KEVENT_INIT_BPF) && (ring ? size >= 2 && size <= KEVENT_MAX_BATCH : !size);
 	r = (int)fz_ret("kevent_init", kevent_init(ring ? q->ring : NULL, size, flags));
 	if (!valid)
 		fz_expect("kevent_init(bad arguments)", r, -EINVAL);
@@ -1064,6 +1064,8 @@ static void fz_warm_up(void)
 		 !uk[1].ret_flags, "warm-up ADD: %d %d", (int)uk[0].ret_data[1],
 		 (int)uk[1].ret_data[1]);
 	FZ_CHECK(kevent_ctl(fzg.pq, KEVENT_CTL_REMOVE, 2, uk) == 2, "warm-up REMOVE");
+	/* The timer family too: a family loads with its first interest, and stays. */
+	FZ_CHECK(kevent_backend(fzg.pq, KEVENT_TIMER) > 0, "warm-up timers");
 	close(sv[0]);
 	close(sv[1]);
 	close(dir);

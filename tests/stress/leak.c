@@ -12,7 +12,8 @@
  *
  * Maps are found through this process's own descriptors, by name, so that a map that moves
  * (kev_sockets to socket-local storage) or appears is still counted, and other processes'
- * libkevent maps are not.
+ * libkevent maps are not. kev_sockets, the operators' view, keeps an entry per slot ever
+ * used, updated in place (fd -1 once the slot is free): what counts there is the live ones.
  *
  * usage: leak [-n cycles]      (default 100,000)
  */
@@ -28,6 +29,7 @@
 
 #include <bpf/bpf.h>
 
+#include "kev_shared.h"
 #include "stress.h"
 
 #define LK_TURN	      64  /* cycles between two turns of the event loop */
@@ -70,8 +72,18 @@ static bool lk_fd_array(__u32 type)
 	       type == BPF_MAP_TYPE_PERF_EVENT_ARRAY || type == BPF_MAP_TYPE_CGROUP_ARRAY;
 }
 
+/* A kev_sockets entry describes an interest that is still registered. */
+static bool lk_view_live(int fd, const void *key)
+{
+	struct kev_sock_view v;
+
+	return !bpf_map_lookup_elem(fd, key, &v) && v.fd >= 0;
+}
+
 static long lk_map_entries(int fd, const struct bpf_map_info *info)
 {
+	bool view = !strcmp(info->name, "kev_sockets") &&
+		    info->value_size == sizeof(struct kev_sock_view);
 	char key[512], next[512];
 	__u32 val;
 	long n = 0;
@@ -82,7 +94,10 @@ static long lk_map_entries(int fd, const struct bpf_map_info *info)
 		return errno == ENOENT ? 0 : LK_OPAQUE;
 	do {
 		memcpy(key, next, info->key_size);
-		n += !lk_fd_array(info->type) || !bpf_map_lookup_elem(fd, key, &val);
+		if (view)
+			n += lk_view_live(fd, key);
+		else
+			n += !lk_fd_array(info->type) || !bpf_map_lookup_elem(fd, key, &val);
 	} while (!bpf_map_get_next_key(fd, key, next));
 	return n;
 }
