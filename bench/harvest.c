@@ -37,15 +37,19 @@
 #define CLIENT_TAKE 16	/* connections a client takes from the idle set per lock */
 #define MAX_CLIENTS 16
 
-/* Pairs: each libkevent mode, then its baseline; ET with defer off reuses epoll ET. */
-enum mode { KEV_LEVEL, EPOLL_LT, KEV_ET, EPOLL_ET, KEV_ET_NODEFER, NR_MODES };
+/*
+ * Pairs: each libkevent mode, then its baseline; ET with defer off and ET on the syscall
+ * path (KEVENT_BACKEND=syscall, the fallback of K26) reuse epoll ET.
+ */
+enum mode { KEV_LEVEL, EPOLL_LT, KEV_ET, EPOLL_ET, KEV_ET_NODEFER, KEV_ET_SYSCALL, NR_MODES };
 
 static const char *const mode_name[NR_MODES] = {"libkevent level", "epoll LT", "libkevent ET",
-						"epoll ET", "libkevent ET defer off"};
+						"epoll ET", "libkevent ET defer off",
+						"libkevent ET syscall path"};
 
 static bool is_kev(enum mode m)
 {
-	return m == KEV_LEVEL || m == KEV_ET || m == KEV_ET_NODEFER;
+	return m != EPOLL_LT && m != EPOLL_ET;
 }
 
 static enum mode baseline_of(enum mode m)
@@ -133,6 +137,8 @@ static void loop_open(struct loop *l, enum mode m)
 		struct ukevent *uk = calloc(nconns, sizeof(*uk));
 		int ret;
 
+		if (m == KEV_ET_SYSCALL)
+			bench_syscall_path(); /* a child of its own: read by this first queue */
 		l->fd = bench_kevent_init();
 		if (m == KEV_ET_NODEFER && kevent_set_defer_wakeup(l->fd, 0))
 			bench_die("kevent_set_defer_wakeup failed");
@@ -318,7 +324,7 @@ int main(int argc, char **argv)
 {
 	struct bench_series ev[NR_MODES] = {0}, cpu[NR_MODES] = {0}, srvcpu[NR_MODES] = {0};
 	bool hung[NR_MODES] = {false};
-	unsigned int pairs = 7; /* bit 0: level vs LT, bit 1: ET vs ET, bit 2: ET defer off */
+	unsigned int pairs = 7; /* bit 0: level vs LT, bit 1: ET vs ET, bit 2: defer off, syscall */
 	struct bench_opts o;
 	int c;
 
@@ -366,13 +372,16 @@ int main(int argc, char **argv)
 			bench_series_add(&srvcpu[m], res.server_ns);
 		}
 	}
-	for (int k = KEV_LEVEL; k < NR_MODES; k += 2) {
-		const char *tag = k == KEV_LEVEL ? "level" : k == KEV_ET ? "ET" : "ET defer off";
+	for (int k = KEV_LEVEL; k < NR_MODES; k++) {
+		static const char *const tags[NR_MODES] = {
+			[KEV_LEVEL] = "level", [KEV_ET] = "ET", [KEV_ET_NODEFER] = "ET defer off",
+			[KEV_ET_SYSCALL] = "ET syscall path"};
+		const char *tag = tags[k];
 		enum mode b = baseline_of(k);
 		char s1[64], s2[64], s3[64];
 		const char *why;
 
-		if (!(pairs & (1u << k / 2)))
+		if (!is_kev(k) || !(pairs & (1u << k / 2)))
 			continue;
 		snprintf(s1, sizeof(s1), "harvest %s: events/s", tag);
 		snprintf(s2, sizeof(s2), "harvest %s: CPU/event", tag);
