@@ -492,6 +492,13 @@ static void kev_in_event(struct kev_queue *q, struct kev_inotify *ni, const stru
 	}
 }
 
+/* fork() child (queue.c): the parent's inotify instance is not the child's to keep open. */
+void kev_inotify_forget(struct kev_queue *q)
+{
+	if (q->inotify)
+		close(q->inotify->fd);
+}
+
 /*
  * The queue's inotify instance is readable (kev_dispatch()), or kevent_inode_entries()
  * wants the log up to date: read what the kernel has, a bounded amount at a time.

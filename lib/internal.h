@@ -378,6 +378,7 @@ void kev_inode_settle(struct kev_interest *it, bool maybe_gone);
 
 /* inode_inotify.c: the queue's inotify instance is readable (ready.c). */
 void kev_inotify_dispatch(struct kev_queue *q);
+void kev_inotify_forget(struct kev_queue *q);
 
 /* poll.c: descriptor watches shared by KEVENT_POLL and KEVENT_PIPE */
 int kev_pollfd_add(struct kev_queue *q, struct kev_interest *it, __u32 epoll_events);

@@ -285,6 +285,7 @@ void kev_queue_forget(void)
 			continue;
 		close(q->kick_fd);
 		kev_timer_sys_forget(q);
+		kev_inotify_forget(q);
 		if (q->aio)
 			kev_aio_forget(q->aio);
 	}

@@ -190,13 +190,19 @@ static int kt_library_fds(void)
 
 Test(fork, k6_child_holds_none_of_the_parents_library_descriptors,
      .description = "K6: a fork() child closes the library's descriptors of the parent's "
-		    "queues (kick, timerfd, BPF objects): only the queue descriptor stays")
+		    "queues (kick, timerfd, inotify, BPF objects): only the queue descriptor stays")
 {
 	int before = kt_library_fds(); /* the test runner's own (eventfds) */
+	char tmp[] = "/tmp/kt-fork-XXXXXX";
 	struct kt_family f;
+	int dir;
 	pid_t pid;
 
 	kt_family_open(&f);
+	cr_assert_not_null(mkdtemp(tmp));
+	dir = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(dir, 0);
+	kt_add(f.q, kt_fd_ev(KEVENT_INODE, dir, KEVENT_INODE_CREATE, 0)); /* inotify, or BPF */
 	cr_assert_gt(kt_library_fds(), before, "the parent holds no library descriptor to check");
 	pid = fork();
 	cr_assert_geq(pid, 0);
@@ -208,6 +214,8 @@ Test(fork, k6_child_holds_none_of_the_parents_library_descriptors,
 	kt_child_ok(pid);
 	kt_family_fires(&f);
 	kt_family_close(&f);
+	close(dir);
+	rmdir(tmp);
 }
 
 Test(fork, k6_child_close_keeps_parent_registrations,
