@@ -8,6 +8,13 @@
  * program on the machine's other sockets and files unless it watches some. Everything
  * goes with the last queue. Also here: the slot allocator and each queue's ring buffer.
  *
+ * Paths (K26). What cannot load for good (no privilege, a kernel without a tracepoint or
+ * kfunc, KEVENT_BACKEND=syscall) is remembered, with the line that says why: a core that
+ * cannot load leaves the queues without a ring and every family failed; a family that
+ * cannot load makes its sources take their syscall fallback (kev_kernel_backend()). The
+ * line goes to stderr only for a caller that requires the BPF path (KEVENT_INIT_BPF). A
+ * shortage of descriptors or memory is an error of the call, tried again by the next.
+ *
  * Descriptors. Once an object is loaded the library keeps only what it still uses: a map
  * it updates with system calls, a SEC("syscall") program it runs, the link of each
  * attached program, and kev_tq, whose bpf_timer stops with the map's last user
