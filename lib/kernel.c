@@ -463,6 +463,13 @@ static int kev_load(int (*load)(void), const char *what, int which)
 	if (!err)
 		return 0;
 	kev_undo(&m);
+	/*
+	 * Out of descriptors, libbpf's fallbacks end in errors that do not say so (and what a
+	 * load needs varies with the kernel): a failure while none are left is a shortage,
+	 * never a reason to give the BPF path up for good.
+	 */
+	if (err != -EPERM && kev_fds_free(8) == -EMFILE)
+		err = -EMFILE;
 	err = kev_load_failed(what, err, kk.said[which], sizeof(kk.said[which]));
 	kk.told[which] = false;
 	if (getenv("KEVENT_DEBUG") || !kev_for_good(err))

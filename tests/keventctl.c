@@ -209,8 +209,12 @@ Test(keventctl, k17_k19_ls_bpf_shows_a_socket_and_a_timer, .init = kt_require_bp
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
 	char err[256], want[128], *me;
-	int q = kt_queue(), l = kt_tcp_listener(), rx, tx;
+	int q, l, rx, tx;
 
+	kt_require_bpf_source("socket");
+	kt_require_bpf_source("timer");
+	q = kt_queue();
+	l = kt_tcp_listener();
 	cr_assert_eq(getsockname(l, (struct sockaddr *)&sin, &len), 0);
 	kt_add(q, kt_sock_ev(l, KEVENT_SOCKET_RECV, 0));
 	kt_udp_pair(&rx, &tx);
@@ -261,7 +265,10 @@ Test(keventctl, k24_stats_bpf_shows_queue_counters_and_programs, .init = kt_requ
 	char pid[16], *json[] = { KT_KEVENTCTL, "stats", "--json", pid, NULL };
 	char *text[] = { KT_KEVENTCTL, "stats", pid, NULL };
 	char out[16384], err[256], want[64];
-	int rx, tx, q = kt_udp_watched(&rx, &tx, 0);
+	int rx, tx, q;
+
+	kt_require_bpf_source("socket");
+	q = kt_udp_watched(&rx, &tx, 0);
 
 	snprintf(pid, sizeof(pid), "%d", getpid());
 	cr_assert_eq(kt_run(json, 0, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
