@@ -13,8 +13,7 @@
 #   make fuzz     tests/fuzz/fuzz.c under libFuzzer (ASan + UBSan) for FUZZ_SECONDS (60),
 #                 from the seeds of tests/fuzz/corpus; new inputs go to build/fuzz/corpus,
 #                 crashes to build/fuzz/crashes/. FUZZ_JOBS=n runs n processes (-fork): an
-#                 input mostly waits for the kernel, so a few per CPU pay. FUZZ_KNOWN=1
-#                 lets inputs reach bugs already open in issue 10 (tests/fuzz/fuzz.c).
+#                 input mostly waits for the kernel, so a few per CPU pay.
 #   make smoke    a few seconds of stress (a), (b) and (c) and one pass of the fuzzer over
 #                 its seeds: make test runs it after the suite. SMOKE_LEAK=0 leaves out
 #                 stress (b), SMOKE_OWN=0 the socket rounds of stress (c).
@@ -25,7 +24,6 @@ STRESS_SECONDS	?= 30
 TSAN_SECONDS	?= 10
 FUZZ_SECONDS	?= 60
 FUZZ_JOBS	?= 1
-FUZZ_KNOWN	?= 0
 SMOKE_LEAK	?= 1
 SMOKE_OWN	?= 1
 
@@ -88,7 +86,7 @@ FUZZ_CC	  ?= clang
 FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_OBJS := $(patsubst lib/%.c,$(OUTPUT)/fuzz/lib/%.o,$(LIB_SRCS))
 FUZZ_ENV  := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 FUZZ_KNOWN=$(FUZZ_KNOWN)
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 FUZZ_ARGS := -timeout=10 -max_len=512 -print_final_stats=1
 
 $(OUTPUT)/fuzz/lib/%.o: lib/%.c $(wildcard lib/*.h) include/kevent.h include/ukevent.h \

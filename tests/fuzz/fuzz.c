@@ -27,10 +27,8 @@
  * A failed invariant aborts, so libFuzzer keeps the input. Nothing depends on timing: the
  * timeouts are at most a millisecond, and what arrives when is never asserted.
  * Signals are limited to ones that cannot disturb the fuzzer (SIGWINCH, SIGURG, real-time
- * ones), and timers to periods of a millisecond or more (shorter ones are issue 10 item 7).
- * Inputs that would hit a bug already open in issue 10 (a relative timeout near LONG_MAX,
- * item 9) are made harmless unless FUZZ_KNOWN=1 is in the environment, so that a run is
- * not stopped by what is known.
+ * ones). Timers go down to 1 ns periods, and relative timeouts up to LONG_MAX seconds (issue
+ * 10 items 7 and 9, fixed since).
  *
  * Input: a sequence of operations, each an opcode byte and its argument bytes (fz_u8()...);
  * a short input reads zeroes. tests/fuzz/corpus holds seeds (made by tests/fuzz/seeds.py).
@@ -129,7 +127,6 @@ static struct {
 	int listener; /* for TCP pairs */
 	struct sockaddr_in laddr;
 	char dir[64]; /* files and directories of the objects */
-	bool known;   /* FUZZ_KNOWN=1: also inputs that hit open bugs (issue 10) */
 	bool trace;   /* FUZZ_TRACE=1: print each call and its result (to read a reproducer) */
 } fzg;
 
@@ -503,14 +500,12 @@ static void fz_reg_del(struct fz_q *q, const struct ukevent *e)
 
 static __u64 fz_timer_id(struct fz_in *in)
 {
+	/* 1 ns and 1 us too: a short period merges its expirations (issue 10 item 7). */
 	static const __u32 ns[] = { 0, 1000000, 2000000, 500000000, 999999999, 1000000000,
-				    0xffffffff };
+				    0xffffffff, 1, 1000 };
 	uint8_t b = fz_u8(in);
-	__u32 sec = b & 0x80 ? fz_u32(in) : b % 4, nsec = ns[(b >> 2) % 7];
+	__u32 sec = b & 0x80 ? fz_u32(in) : b % 4, nsec = ns[(b >> 2) % 9];
 
-	/* Periods under a millisecond storm the kernel (issue 10 item 7): not here. */
-	if (!sec && nsec && nsec < 1000000)
-		nsec = 1000000;
 	return (__u64)nsec << 32 | sec;
 }
 
@@ -728,8 +723,8 @@ static struct timespec fz_timeout(struct fz_in *in, unsigned int min, unsigned i
 		ts.tv_sec = min ? 0 : (long)fz_u32(in); /* far: only when it cannot block */
 		break;
 	case 7:
-		/* Near LONG_MAX a relative time overflows (issue 10 item 9): FUZZ_KNOWN=1 only. */
-		ts.tv_sec = min ? 0 : fzg.known ? LONG_MAX : LONG_MAX / 2;
+		/* LONG_MAX relative is forever (issue 10 item 9): only when it cannot block. */
+		ts.tv_sec = min ? 0 : LONG_MAX;
 		break;
 	default:
 		break;
@@ -1084,7 +1079,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	/* A write to a socket or pipe whose other end is closed must fail, not end the run. */
 	signal(SIGPIPE, SIG_IGN);
-	fzg.known = fz_env("FUZZ_KNOWN");
 	fzg.trace = fz_env("FUZZ_TRACE");
 	snprintf(fzg.dir, sizeof(fzg.dir), "/tmp/kevent-fuzz-XXXXXX");
 	FZ_CHECK(mkdtemp(fzg.dir), "mkdtemp: %s", strerror(errno));
