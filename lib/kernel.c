@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -263,6 +264,21 @@ static int kev_object_prepare(struct bpf_object *obj)
 	return err;
 }
 
+/*
+ * Below this RLIMIT_NOFILE the BPF side is not for this process (a family keeps up to 7
+ * descriptors and needs about 15 more while it loads): its sources take their fallback,
+ * which needs none (K26), rather than fail (event-loop suites run under a limit of 20).
+ */
+#define KEV_FDS_BPF 64
+
+static unsigned long kev_fd_limit(void)
+{
+	struct rlimit rl;
+
+	return getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY ? ~0UL
+									      : rl.rlim_cur;
+}
+
 /* Are n (at most 32) descriptors free? 0, or -EMFILE (-ENFILE, ...). */
 static int kev_fds_free(unsigned int n)
 {
@@ -470,6 +486,14 @@ static int kev_load(int (*load)(void), const char *what, int which)
 	 */
 	if (err != -EPERM && kev_fds_free(8) == -EMFILE)
 		err = -EMFILE;
+	if (err == -EMFILE && kev_fd_limit() < KEV_FDS_BPF) {
+		/* Not a shortage of the moment: the process's limit leaves no room, for good. */
+		snprintf(kk.said[which], sizeof(kk.said[which]),
+			 "%s: RLIMIT_NOFILE (%lu) leaves no room for the BPF side (%u descriptors)",
+			 what, kev_fd_limit(), KEV_FDS_BPF);
+		kk.told[which] = false;
+		return -EOPNOTSUPP;
+	}
 	err = kev_load_failed(what, err, kk.said[which], sizeof(kk.said[which]));
 	kk.told[which] = false;
 	if (getenv("KEVENT_DEBUG") || !kev_for_good(err))

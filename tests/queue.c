@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -354,6 +355,56 @@ Test(queue, k26_required_bpf_without_privilege_eperm,
 		  "want exactly one line on stderr, got \"%s\"", r.msg);
 	cr_assert(strstr(r.msg, "CAP_BPF"), "the message does not say what is missing: \"%s\"",
 		  r.msg);
+}
+
+/*
+ * Issue 10 item 17: event-loop suites run under RLIMIT_NOFILE 20 (libevent's test-fdleak).
+ * There a queue and a socket interest work: what the BPF side would need does not fit, so
+ * sockets take their fallback, which needs no descriptor of its own (K26).
+ */
+Test(queue, k26_low_descriptor_limit_takes_fallback,
+     .description = "K26/K2: under RLIMIT_NOFILE 20 kevent_init succeeds and a socket interest "
+		    "works, on the syscall path")
+{
+	struct k26_result r;
+	int res[2], status;
+	pid_t pid;
+
+	cr_assert_eq(pipe2(res, O_CLOEXEC), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct rlimit rl = { 20, 20 };
+		struct ukevent ev[2], uk = { .type = KEVENT_SOCKET, .event = KEVENT_SOCKET_RECV };
+		int q, sv[2];
+
+		memset(&r, 0, sizeof(r));
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != res[1])
+				close(fd);
+		if (dup2(res[1], 3) != 3 || setrlimit(RLIMIT_NOFILE, &rl))
+			_exit(2);
+		unsetenv("KEVENT_BACKEND"); /* the limit decides here, whatever the run forces */
+		q = kevent_init(NULL, 0, 0);
+		r.init = q < 0 ? q : 0;
+		if (q >= 0 && !socketpair(AF_UNIX, SOCK_DGRAM, 0, sv)) {
+			uk.id.raw[0] = (__u32)sv[0];
+			if (kevent_ctl(q, KEVENT_CTL_ADD, 1, &uk) == 1 && !uk.ret_flags &&
+			    send(sv[1], "k26", 3, 0) == 3)
+				r.delivered = kevent_get_events(q, 1, 2, (struct timespec){ 2, 0 },
+								ev, 0);
+			r.backend = kevent_backend(q, KEVENT_SOCKET);
+		}
+		_exit(write(3, &r, sizeof(r)) == sizeof(r) ? 0 : 3);
+	}
+	close(res[1]);
+	cr_assert_eq(read(res[0], &r, sizeof(r)), (ssize_t)sizeof(r), "no result from the child");
+	close(res[0]);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "child failed (status %#x)", status);
+	cr_assert_eq(r.init, 0, "kevent_init under a limit of 20 = %d", r.init);
+	cr_assert_eq(r.delivered, 1, "the message was not delivered (%d)", r.delivered);
+	cr_assert_eq(r.backend, KEVENT_BACKEND_SYSCALL, "kevent_backend = %d", r.backend);
 }
 
 Test(queue, k25_queue_closed_with_close,
