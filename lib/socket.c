@@ -106,13 +106,14 @@ static void kev_view_put(const struct kev_queue *q, const struct kev_interest *i
 	pthread_mutex_lock(&socks.lock);
 	if (kev_view_room(b)) {
 		b->keys[b->n] = (struct kev_sock_key){ it->slot };
-		b->vals[b->n++] = (struct kev_sock_view){
+		b->vals[b->n] = (struct kev_sock_view){
 			.tgid = socks.tgid,
 			.fd = gone ? -1 : it->fd,
 			.queue = (__u16)q->qidx,
 			.events = gone ? 0 : (__u8)(it->uk.event & KEV_SOCK_KERNEL),
 			.flags = gone ? 0 : kev_sock_watch_flags(it),
 		};
+		__atomic_store_n(&b->n, b->n + 1, __ATOMIC_RELAXED); /* kev_view_flush() looks */
 	}
 	pthread_mutex_unlock(&socks.lock);
 }
@@ -123,6 +124,7 @@ static void kev_view_flush(void)
 	struct kev_view_batch *b = &socks.view;
 	int map;
 
+	/* A look without the lock: most calls have nothing to write. */
 	if (!__atomic_load_n(&b->n, __ATOMIC_RELAXED))
 		return;
 	pthread_mutex_lock(&socks.lock);
@@ -133,7 +135,7 @@ static void kev_view_flush(void)
 		if (!bpf_map_update_batch(map, b->keys + i, b->vals + i, &done, &opts))
 			break;
 	}
-	b->n = 0;
+	__atomic_store_n(&b->n, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&socks.lock);
 }
 

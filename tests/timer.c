@@ -301,7 +301,7 @@ Test(timer, k10_bpf_remove_releases_the_kernel_timer, .description = "K10 (BPF p
 
 struct kt_churn {
 	int q;
-	volatile bool stop;
+	bool stop; /* atomic */
 	unsigned long foreign; /* events of the other queue's timers seen here */
 };
 
@@ -311,7 +311,7 @@ static void *kt_churn_main(void *arg)
 	struct kt_churn *c = arg;
 	struct ukevent uk, ev[8];
 
-	for (__u64 user = 1; !c->stop; user++) {
+	for (__u64 user = 1; !__atomic_load_n(&c->stop, __ATOMIC_RELAXED); user++) {
 		uk = kt_timer_ev(0, 200000, 0, user);
 		if (kevent_ctl(c->q, KEVENT_CTL_ADD, 1, &uk) != 1 || uk.ret_flags)
 			continue; /* the one slot is the other queue's now */
@@ -349,7 +349,7 @@ Test(timer, k10_slot_passed_between_queues, .description = "K10/K19: two queues 
 		cr_assert_geq(kt_ms_since(t, ev[0].ret_data[0]), 2);
 		fired++;
 	}
-	c.stop = true;
+	__atomic_store_n(&c.stop, true, __ATOMIC_RELAXED);
 	cr_assert(kt_join_within(th, KT_WAIT_MS));
 	cr_assert_gt(fired, 0);
 	cr_assert_eq(c.foreign, 0, "%lu events crossed over", c.foreign);
