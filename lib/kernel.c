@@ -587,7 +587,7 @@ static int kev_kernel_load(void)
 	if (err && kev_for_good(err)) {
 		kk.core_err = err;
 		for (int i = 0; i < KEV_PROGS_NR; i++) {
-			kk.failed[i] = err;
+			__atomic_store_n(&kk.failed[i], err, __ATOMIC_RELAXED);
 			memcpy(kk.said[i], line, sizeof(kk.said[i]));
 			kk.told[i] = false;
 		}
@@ -658,6 +658,10 @@ int kev_kernel_attach_fd(int group, int fd)
 	/* Acquire: pairs with the release below; what the load kept is in place. */
 	if (__atomic_load_n(&kk.ready[group], __ATOMIC_ACQUIRE))
 		return 0;
+	/* Failed for good: the fallback's every interest comes here, with no system call. */
+	err = __atomic_load_n(&kk.failed[group], __ATOMIC_RELAXED);
+	if (err)
+		return err;
 	if (fd >= 0 && fcntl(fd, F_GETFD) < 0)
 		return -errno;
 	pthread_mutex_lock(&kk.lock);
@@ -667,7 +671,7 @@ int kev_kernel_attach_fd(int group, int fd)
 	if (!err)
 		__atomic_store_n(&kk.ready[group], true, __ATOMIC_RELEASE);
 	else if (kev_for_good(err))
-		kk.failed[group] = err;
+		__atomic_store_n(&kk.failed[group], err, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&kk.lock);
 	return err;
 }
