@@ -152,8 +152,13 @@ static __always_inline void kev_sock_event(const struct sock *sk, __u32 bits, bo
 	verify = sk->sk_protocol != IPPROTO_TCP ? KEV_PEND_VERIFY : 0;
 	if (file && kev_owner_files)
 		kev_fdt_read(&fdt, KEV_CAST(struct files_struct, kev_owner_files));
-	/* Rotate the starting watch so that single delivery spreads across queues (K15). */
-	start = v->rr++;
+	/*
+	 * Rotate the starting watch so that single delivery spreads across queues (K15). A
+	 * socket with one watch (nearly all) leaves its storage unwritten.
+	 */
+	start = v->rr;
+	if (nr > 1)
+		v->rr = start + 1;
 	for (i = 0; i < KEV_SOCK_WATCHES; i++) {
 		__u32 k = (start + i) % nr;
 		const struct kev_watch *w;

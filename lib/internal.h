@@ -251,6 +251,7 @@ int kev_kernel_map_fd(int which);
 int kev_kernel_attach(int group);
 int kev_kernel_attach_fd(int group, int fd);
 int kev_kernel_backend(int group, int fd, bool need_bpf);
+int kev_kernel_level_reads(void);
 #define KEV_MAP_SOCKETS	   0 /* the operators' view (socket.c) */
 #define KEV_MAP_INODES	   1
 #define KEV_MAP_SOCKS	   2 /* the sockets' own storage */

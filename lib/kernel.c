@@ -50,6 +50,7 @@ enum {
 	KEV_FD_SLOTS,
 	KEV_FD_QSTATS,
 	KEV_FD_SOCK_PROBE,
+	KEV_FD_SOCK_RECV, /* kev_sk_recv until its first level watch attaches it */
 	KEV_FD_TQ,
 	KEV_FD_TIMER_ARM,
 	KEV_FD_NR
@@ -69,6 +70,7 @@ static struct {
 	} mmaps[KEV_MMAPS_MAX]; /* what kev_keep_mmap() mapped */
 	unsigned int nmmaps;
 	bool ready[KEV_PROGS_NR];	 /* the family is loaded and attached */
+	bool level_reads;		 /* kev_sk_recv is attached */
 	int failed[KEV_PROGS_NR];	 /* why the family cannot load, remembered */
 	char why[256];			 /* libbpf's first warning during a load */
 	/* Why a family (or, at KEV_PROGS_NR, the core) cannot load: the line said when asked. */
@@ -216,6 +218,7 @@ static void kev_socket_keep(struct kev_socket_bpf *s, int *err)
 	kev_keep_fd(bpf_map__fd(s->maps.kev_socks), KEV_MAP_SOCKS, err);
 	kev_keep_fd(bpf_map__fd(s->maps.kev_sockets), KEV_MAP_SOCKETS, err);
 	kev_keep_fd(bpf_program__fd(s->progs.kev_sock_probe), KEV_FD_SOCK_PROBE, err);
+	kev_keep_fd(bpf_program__fd(s->progs.kev_sk_recv), KEV_FD_SOCK_RECV, err);
 	kk.probes = kev_keep_mmap(s->maps.kev_probes, err);
 }
 
@@ -332,18 +335,37 @@ static int kev_object_load(struct bpf_object *obj)
 	return err ? err : bpf_object__load(obj);
 }
 
-static int kev_keep_link(struct bpf_link *link)
+/* Keep a link's descriptor: closing it (kev_kernel_unload()) detaches the program. */
+static int kev_keep_link_fd(int fd)
 {
 	int *links = realloc(kk.links, (kk.nlinks + 1) * sizeof(*links));
 
 	if (!links)
 		return -ENOMEM;
 	kk.links = links;
-	/* Disconnected, the link's descriptor outlives libbpf's struct: it is ours to close. */
-	kk.links[kk.nlinks++] = bpf_link__fd(link);
-	bpf_link__disconnect(link);
-	bpf_link__destroy(link);
+	kk.links[kk.nlinks++] = fd;
 	return 0;
+}
+
+static int kev_keep_link(struct bpf_link *link)
+{
+	/* Disconnected, the link's descriptor outlives libbpf's struct: it is ours to close. */
+	int err = kev_keep_link_fd(bpf_link__fd(link));
+
+	if (!err) {
+		bpf_link__disconnect(link);
+		bpf_link__destroy(link);
+	}
+	return err;
+}
+
+/*
+ * Programs attached on demand, not with their family: kev_sk_recv runs after every read of
+ * every socket on the machine, and only level-mode watches need it (kev_kernel_level_reads()).
+ */
+static bool kev_prog_lazy(const struct bpf_program *prog)
+{
+	return !strcmp(bpf_program__name(prog), "kev_sk_recv");
 }
 
 /* Attach every program of the object that has a hook: all but the SEC("syscall") ones. */
@@ -355,7 +377,7 @@ static int kev_object_attach(struct bpf_object *obj)
 
 	bpf_object__for_each_program(prog, obj) {
 		if (!bpf_program__autoload(prog) ||
-		    bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL)
+		    bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL || kev_prog_lazy(prog))
 			continue;
 		link = bpf_program__attach(prog);
 		err = link ? kev_keep_link(link) : -errno;
@@ -518,6 +540,7 @@ static void kev_kernel_unload(void)
 	kk.links = NULL;
 	kk.nlinks = kk.nmmaps = 0;
 	memset(kk.ready, 0, sizeof(kk.ready));
+	kk.level_reads = false;
 	memset(kk.failed, 0, sizeof(kk.failed));
 	kk.core_err = 0;
 	kk.slots = NULL;
@@ -699,6 +722,36 @@ int kev_kernel_backend(int group, int fd, bool need_bpf)
 		return KEVENT_BACKEND_SYSCALL;
 	pthread_mutex_lock(&kk.lock);
 	kev_say(group);
+	pthread_mutex_unlock(&kk.lock);
+	return err;
+}
+
+/*
+ * Level mode's reads (K13): attach kev_sk_recv, which clears a socket's level state when a
+ * read leaves it empty, before the first level-mode watch is stored. Until then no read on
+ * the machine runs it. It stays attached with its family; its program descriptor, which
+ * the link now holds, goes.
+ */
+int kev_kernel_level_reads(void)
+{
+	int fd, err = 0;
+
+	/* Acquire: pairs with the release below; the link is in place. */
+	if (__atomic_load_n(&kk.level_reads, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&kk.lock);
+	if (!kk.level_reads) {
+		/* tp_btf: the tracepoint is the program's own, named at load. */
+		fd = bpf_raw_tracepoint_open(NULL, kk.fd[KEV_FD_SOCK_RECV]);
+		err = fd < 0 ? -errno : kev_keep_link_fd(fd);
+		if (fd >= 0 && err)
+			close(fd);
+	}
+	if (!err && !kk.level_reads) {
+		close(kk.fd[KEV_FD_SOCK_RECV]);
+		kk.fd[KEV_FD_SOCK_RECV] = -1;
+		__atomic_store_n(&kk.level_reads, true, __ATOMIC_RELEASE);
+	}
 	pthread_mutex_unlock(&kk.lock);
 	return err;
 }

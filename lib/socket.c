@@ -151,6 +151,12 @@ static struct kev_watch kev_sock_watch_of(const struct kev_queue *q, const struc
 	};
 }
 
+/* A level-mode watch needs the kernel side's reads (kev_kernel_level_reads()) first. */
+static int kev_sock_level_ready(const struct kev_watch *w)
+{
+	return w->flags & KEV_WATCH_LEVEL ? kev_kernel_level_reads() : 0;
+}
+
 /* What the kernel side now has for the interest: MODIFY writes only when it changes. */
 static void kev_sock_written(struct kev_interest *it, const struct kev_watch *w)
 {
@@ -222,6 +228,9 @@ static int kev_sock_store(struct kev_queue *q, struct kev_interest *it)
 	struct kev_sock_val v = { .tgid = socks.tgid, .nr = 1 };
 
 	v.w[0] = kev_sock_watch_of(q, it);
+	err = kev_sock_level_ready(&v.w[0]);
+	if (err)
+		return err;
 	kev_sock_written(it, &v.w[0]);
 	if (!bpf_map_update_elem(map, &it->fd, &v, BPF_NOEXIST)) {
 		kev_sock_reused(q, it);
@@ -357,7 +366,9 @@ static int kev_sock_modify(struct kev_queue *q, struct kev_interest *it)
 	int err;
 
 	if (w.events != it->wevents || w.flags != it->wflags) {
-		err = kev_sock_merge(kev_kernel_map_fd(KEV_MAP_SOCKS), q, it, false);
+		err = kev_sock_level_ready(&w);
+		if (!err)
+			err = kev_sock_merge(kev_kernel_map_fd(KEV_MAP_SOCKS), q, it, false);
 		if (err)
 			return err;
 		/* The kernel kept no level state while the watch was not in level mode. */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -136,6 +137,38 @@ Test(bpf_attach, k26_k17_families_load_with_their_first_interest,
 	close(dir);
 	close(p[0]);
 	close(p[1]);
+	close(rx);
+	close(tx);
+}
+
+Test(bpf_attach, k13_level_reads_attach_with_first_level_watch,
+     .description = "K13: the read hook (sock_recv_length) runs for no read on the machine "
+		    "while the process watches sockets edge-triggered only; the first level-mode "
+		    "watch (here a MODIFY from ET) attaches it, and level delivery then stops "
+		    "exactly when a read empties the socket")
+{
+	struct ukevent uk, ev[8];
+	int q, rx, tx;
+
+	kt_require_bpf_source("socket");
+	q = kt_udp_watched(&rx, &tx, KEVENT_REQ_ET);
+	cr_assert(own_link("kev_sk_data_ready"), "a socket interest did not attach its programs");
+	cr_assert_not(own_link("kev_sk_recv"), "an edge-triggered watch attached the read hook");
+
+	uk = kt_sock_ev(rx, KEVENT_SOCKET_RECV, 0);
+	kt_done(q, KEVENT_CTL_MODIFY, uk);
+	cr_assert(own_link("kev_sk_recv"), "a level-mode watch did not attach the read hook");
+
+	kt_send(tx, 8);
+	kt_send(tx, 8);
+	kt_next(q, KEVENT_SOCKET, (__u64)rx);
+	cr_assert_eq(recv(rx, ev, sizeof(ev), 0), 8);
+	/* One datagram left: level mode delivers it again, with no new edge. */
+	kt_next(q, KEVENT_SOCKET, (__u64)rx);
+	cr_assert_eq(recv(rx, ev, sizeof(ev), 0), 8);
+	kt_expect_none(q);
+	kt_close(q);
+	cr_assert_not(own_link("kev_sk_recv"), "the read hook stayed after the last queue");
 	close(rx);
 	close(tx);
 }
