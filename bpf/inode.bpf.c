@@ -419,7 +419,7 @@ __noinline int kev_inode_deliver(struct kev_inode_cpu *c, struct kev_inode_ctl *
 {
 	struct kev_inode_rec *r;
 	struct kev_inode_val *v;
-	struct kev_target t;
+	struct kev_target t = {};
 	__u32 nr, start, i, size;
 	int chosen = 0;
 

@@ -83,4 +83,19 @@ static __always_inline __u64 kev_syscall_arg(const struct pt_regs *r, int i)
 #endif
 }
 
+/*
+ * A load that later loads may not pass: x86 keeps loads in order, so only the compiler must
+ * be held; elsewhere a fetching atomic, fully ordered in BPF's memory model, is the fence.
+ */
+#if defined(__TARGET_ARCH_x86)
+#define KEV_LOAD_ORDERED(p)                                 \
+	({                                                  \
+		__u32 __v = *(volatile __u32 *)(p);         \
+		asm volatile("" ::: "memory");              \
+		__v;                                        \
+	})
+#else
+#define KEV_LOAD_ORDERED(p) ((__u32)__sync_fetch_and_add((p), 0))
+#endif
+
 #endif /* KEV_ARCH_H */

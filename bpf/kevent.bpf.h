@@ -56,11 +56,15 @@ KEV_MAP struct {
 /* Bounded: only another CPU or the library's clear can make the exchange fail. */
 #define KEV_CAS_TRIES 16
 
-/* Where an event goes: the interest's slot and generation, and its queue's ring. */
+/*
+ * Where an event goes: the interest's slot and generation, and its queue's ring. epoch: the
+ * owner's call the descriptor check followed (socket.bpf.c), carried in the record.
+ */
 struct kev_target {
 	__u32 slot;
 	__u32 gen;
 	__u32 queue;
+	__u32 epoch;
 };
 
 /*

@@ -45,7 +45,7 @@ static __always_inline void kev_push(const struct kev_target *t, __u32 type, __u
 	e->req_flags = 0;
 	e->ret_flags = 0;
 	e->ret_data[0] = data;
-	e->ret_data[1] = 0;
+	e->ret_data[1] = t->epoch;
 	e->user_u64 = bpf_get_smp_processor_id(); /* where it was pushed (kev_yield()) */
 	/*
 	 * The kernel wakes the queue only if this record is the first the library has not

@@ -9,7 +9,9 @@
  * names this socket. Otherwise (a close that was not the last reference: dup, fork,
  * SCM_RIGHTS; or a reused number) the watch is reported dead instead (KEV_PEND_DEAD), so an
  * interest never follows a number to another object. A TCP socket changes state inside its
- * last close(), after the descriptor left the table: its interests go at once.
+ * last close(), after the descriptor left the table: its interests go at once. A close has
+ * no hook otherwise, so a record the table check let through before a close is checked
+ * again by the library, unless it carries the epoch of the call that takes it (kev_epoch).
  *
  * RECV comes from sk_data_ready; on a listening socket RECV and ACCEPT are the same
  * readiness, as in the original. Errors, resets and the end of a TCP connection are
@@ -22,6 +24,7 @@
  * deliver again, or not.
  */
 #include "kevent.bpf.h"
+#include "kev_arch.h"
 
 /*
  * Turns an address into a typed kernel pointer whose loads are fault-safe and need no
@@ -76,6 +79,15 @@ struct {
  * racing the process's own exit, whose events nobody reads.
  */
 __u64 kev_owner_files;
+
+/*
+ * The owner's call in progress (odd, a new value at each kevent_get_events() and
+ * kevent_wait()), written by the library through mmap as the call begins, after whatever
+ * the calling thread closed before it. Read before the descriptor table and carried in the
+ * record: a record with the value of the call that takes it was checked against a table
+ * with those closes in it, and needs no second look (lib/ready.c, kev_on_record()).
+ */
+__u32 kev_epoch;
 
 /* Run once at load, in the process that loads the object. */
 SEC("syscall")
@@ -132,7 +144,7 @@ static __always_inline void kev_sock_event(const struct sock *sk, __u32 bits, bo
 	struct kev_fdt fdt = {};
 	struct kev_sock_val *v;
 	struct kev_target t;
-	__u32 nr, start, i, verify;
+	__u32 nr, start, i;
 	int chosen = 0;
 
 	/* Cheapest miss: a socket with no BPF storage at all. */
@@ -148,8 +160,8 @@ static __always_inline void kev_sock_event(const struct sock *sk, __u32 bits, bo
 		return;
 	if ((bits & KEVENT_SOCKET_RECV) && sk->__sk_common.skc_state == TCP_LISTEN)
 		bits |= KEVENT_SOCKET_ACCEPT;
-	/* Only TCP shows its last close (above): the library checks the others at delivery. */
-	verify = sk->sk_protocol != IPPROTO_TCP ? KEV_PEND_VERIFY : 0;
+	/* Before the table (kev_epoch): the check below then sees what the call's thread closed. */
+	t.epoch = KEV_LOAD_ORDERED(&kev_epoch);
 	if (file && kev_owner_files)
 		kev_fdt_read(&fdt, KEV_CAST(struct files_struct, kev_owner_files));
 	/*
@@ -178,7 +190,7 @@ static __always_inline void kev_sock_event(const struct sock *sk, __u32 bits, bo
 			kev_notify(&t, KEVENT_SOCKET, KEV_PEND_DEAD, false, 0);
 		else if (mine && (mine != (bits & w->events) || (w->flags & KEV_WATCH_WAKEUP_ALL) ||
 				  !chosen++))
-			kev_notify(&t, KEVENT_SOCKET, mine | verify | kev_level(w, mine), false, 0);
+			kev_notify(&t, KEVENT_SOCKET, mine | kev_level(w, mine), false, 0);
 	}
 }
 

@@ -382,6 +382,7 @@ KEV_API int kevent_ctl(int fd, unsigned int cmd, unsigned int num, struct ukeven
 		for (i = 0; i < num; i++)
 			kev_ctl_one(q, cmd, &arg[i], &ps);
 		kev_pend_run(q, &ps);
+		q->epoch_now = 0; /* not a call's: every socket record it takes is checked */
 		kev_harvest_ring(q);
 		err = (int)num;
 	}

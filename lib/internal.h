@@ -183,6 +183,7 @@ struct kev_queue {
 	uint32_t sweep_cursor;
 	__u32 fdnode_gen;	 /* tells a node from an older one on the same descriptor */
 	unsigned int calls; /* calls that took the lock: tells an event from an earlier call */
+	__u32 epoch_now;    /* the harvesting call's kev_kernel_epoch(), 0 in kevent_ctl() */
 	struct kev_list ready;
 	struct kev_list recheck; /* delivered in level mode: looked at again by the next call */
 
@@ -269,6 +270,7 @@ __u32 kev_slot_clear(const struct kev_interest *it);
 void kev_slot_set(const struct kev_interest *it, __u32 bits);
 __u32 kev_slot_pending(const struct kev_interest *it);
 __u64 kev_kernel_overflows(const struct kev_queue *q);
+__u32 kev_kernel_epoch(void);
 
 /* ringbuf.c */
 int kev_rb_open(struct kev_rb *rb, int map_fd, size_t size, bool hold);

@@ -83,6 +83,8 @@ static struct {
 	struct kev_probe *probes;	 /* kev_probes, mmapped */
 	struct kev_tslot *tslots;	 /* kev_tslots, mmapped: the timers' armings */
 	struct kev_timer_bpf__bss *tbss; /* the timer object's globals, mmapped */
+	struct kev_socket_bpf__bss *sbss; /* the socket object's globals, mmapped */
+	__u32 epochs;			  /* kev_kernel_epoch() so far */
 	struct kev_interest **owner;	 /* slot -> interest holding it */
 	__u32 nslots;			 /* KEVENT_MAX_INTERESTS, or KEV_MAX_SLOTS */
 	__u32 fresh;			 /* slots below it have been handed out at least once */
@@ -220,6 +222,7 @@ static void kev_socket_keep(struct kev_socket_bpf *s, int *err)
 	kev_keep_fd(bpf_program__fd(s->progs.kev_sock_probe), KEV_FD_SOCK_PROBE, err);
 	kev_keep_fd(bpf_program__fd(s->progs.kev_sk_recv), KEV_FD_SOCK_RECV, err);
 	kk.probes = kev_keep_mmap(s->maps.kev_probes, err);
+	kk.sbss = kev_keep_mmap(s->maps.bss, err);
 }
 
 static void kev_inode_keep(struct kev_inode_bpf *s, int *err)
@@ -549,6 +552,7 @@ static void kev_kernel_unload(void)
 	kk.probes = NULL;
 	kk.tslots = NULL;
 	kk.tbss = NULL;
+	kk.sbss = NULL;
 	kk.owner = NULL;
 	kk.free = NULL;
 	kk.nfree = 0;
@@ -878,6 +882,23 @@ void kev_kernel_queue_close(struct kev_queue *q)
 	kk.queues &= ~(1ULL << q->qidx);
 	pthread_mutex_unlock(&kk.lock);
 	kev_rb_close(&q->rb);
+}
+
+/*
+ * A call begins (kevent_get_events(), kevent_wait()): a new odd value in the socket
+ * programs' kev_epoch, which every record they push from now on carries. The store is
+ * sequentially consistent, so that it follows, for any CPU that sees it, what the calling
+ * thread closed before the call (socket.bpf.c reads it before the descriptor table). Any
+ * thread's call takes a new value: a record another thread's call let through is checked.
+ */
+__u32 kev_kernel_epoch(void)
+{
+	__u32 e = __atomic_add_fetch(&kk.epochs, 1, __ATOMIC_RELAXED) << 1 | 1;
+
+	/* Acquire: pairs with the release of kev_kernel_attach_fd(); kk.sbss is in place. */
+	if (__atomic_load_n(&kk.ready[KEV_PROGS_SOCKET], __ATOMIC_ACQUIRE))
+		__atomic_store_n(&kk.sbss->kev_epoch, e, __ATOMIC_SEQ_CST);
+	return e;
 }
 
 __u64 kev_kernel_overflows(const struct kev_queue *q)

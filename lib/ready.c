@@ -103,6 +103,19 @@ void kev_ready_now(struct kev_interest **its, unsigned int n, __u32 *bits)
 		bits[at[k]] = got[k];
 }
 
+/*
+ * Was the record's object still at the registered descriptor after the calling thread's
+ * last close? A kernel side that does not look at the descriptor (inodes) cannot say (K25).
+ * One that does (sockets) looked when the record was pushed, which settles it only for a
+ * record pushed during this very call (the call's epoch, socket.bpf.c): one pushed earlier
+ * may predate a close, with no hook to tell, and the delivery checks (K17).
+ */
+static bool kev_record_checked(const struct kev_queue *q, const struct kev_interest *it,
+			       const struct ukevent *e)
+{
+	return it->src->kernel_checks_fd && q->epoch_now && e->ret_data[1] == q->epoch_now;
+}
+
 /* One record from the queue's BPF ring buffer: the slot names the interest. */
 static void kev_on_record(void *ctx, const void *rec, size_t len)
 {
@@ -123,11 +136,7 @@ static void kev_on_record(void *ctx, const void *rec, size_t len)
 	} else {
 		__u32 bits = kev_slot_clear(it);
 
-		/*
-		 * A kernel side that does not look at the descriptor (inodes) may report an
-		 * object whose descriptor was closed just before: the delivery checks (K25).
-		 */
-		if (bits && it->src->named && !it->src->kernel_checks_fd)
+		if (bits && it->src->named && !kev_record_checked(q, it, e))
 			bits |= KEV_PEND_VERIFY;
 		kev_fire(q, it, bits);
 	}
@@ -138,8 +147,13 @@ static void kev_rescan_node(struct kev_hnode *n, void *q)
 {
 	struct kev_interest *it = kev_container_of(n, struct kev_interest, hnode);
 
-	if (!it->src->counts)
-		kev_fire(q, it, kev_slot_clear(it));
+	__u32 bits;
+
+	if (!it->src->counts) {
+		/* Pushed when, no record says: the delivery checks the descriptor (K17). */
+		bits = kev_slot_clear(it);
+		kev_fire(q, it, bits && it->src->named ? bits | KEV_PEND_VERIFY : bits);
+	}
 	else if (kev_slot_pending(it))
 		kev_fire(q, it, it->uk.event);
 }
@@ -271,17 +285,17 @@ void kev_harvest_ring(struct kev_queue *q)
 /*
  * Does the registered descriptor still name the object (K17)? Asked before anything is
  * asked of the object itself, so that no probe ever reaches whatever holds the number now.
- * A source whose kernel side checks the descriptor at each event is asked only when that
- * side could not tell, and before a probe. Another is asked for an event that waited
- * since an earlier call, in which the caller may have closed the descriptor and reused
- * its number; an epoll event taken and delivered within one call names the file epoll
- * holds, under the number it was registered with, as epoll_wait() would report it.
+ * Every source is asked for an event that waited since an earlier call, in which the
+ * caller may have closed the descriptor and reused its number, and before a probe. Within
+ * one call, a source whose kernel side checks the descriptor is asked only when that side
+ * could not tell (KEV_PEND_VERIFY, kev_record_checked()); an epoll event taken and
+ * delivered within one call names the file epoll holds, under the number it was registered
+ * with, as epoll_wait() would report it.
  */
 static bool kev_still_there(struct kev_queue *q, struct kev_interest *it, __u32 bits,
 			    bool probe)
 {
-	bool ask = (bits & KEV_PEND_VERIFY) || probe ||
-		   (!it->src->kernel_checks_fd && it->fired_call != q->calls);
+	bool ask = (bits & KEV_PEND_VERIFY) || probe || it->fired_call != q->calls;
 
 	return !it->src->named || !ask || it->src->named(it);
 }

@@ -269,14 +269,17 @@ static int kev_collect(struct kev_queue *q, struct ukevent *out, unsigned int mi
 	struct kev_list taken;
 	unsigned int got = 0, gen;
 	bool space, fresh = false;
+	__u32 epoch;
 	int err = 0;
 
 	kev_list_init(&taken);
+	epoch = kev_kernel_epoch(); /* after whatever this thread closed: see kev_on_record() */
 	pthread_mutex_lock(&q->lock);
 	q->calls++;
 	gen = q->wake_gen;
 	kev_fdwatch_sweep(q);
 	while (!q->closed) {
+		q->epoch_now = epoch; /* another thread's call may have set its own meanwhile */
 		kev_harvest(q, max_nr - got, fresh);
 		fresh = false;
 		got += kev_deliver(q, out ? out + got : NULL, max_nr - got, &taken);

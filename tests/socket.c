@@ -396,6 +396,85 @@ Test(socket, k17_number_reused_after_dup_close,
 	kt_close_pair(q, b, c);
 }
 
+/*
+ * Data queued for a (watched) before it is closed through one descriptor of two, then a
+ * number reused by a socket nobody watches: nothing may be delivered under the number,
+ * however the event was held: in the kernel's ring (the socket programs' record), or on
+ * the ready list (across_calls: a call with room for one event left it there). tcp: over
+ * TCP, else an AF_UNIX stream pair.
+ */
+static void kt_queued_then_reused(bool tcp, bool across_calls)
+{
+	struct ukevent ev[4];
+	int q = kt_queue(), a, b, c, d, x, y, n;
+	void *victim = &a; /* the ptr of the interest on the number closed */
+
+	if (tcp) {
+		kt_tcp_pair(&a, &b);
+		kt_tcp_pair(&c, &d);
+	} else {
+		int sv[2];
+
+		kt_unix_pair(SOCK_STREAM, sv);
+		a = sv[0], b = sv[1];
+		kt_unix_pair(SOCK_STREAM, sv);
+		c = sv[0], d = sv[1];
+	}
+	watch(q, a, KEVENT_SOCKET_RECV, KEVENT_REQ_ET, &a);
+	watch(q, c, KEVENT_SOCKET_RECV, KEVENT_REQ_ET, &c);
+	/* A call now: the queue's sweep of closed descriptors does not run again for 100 ms. */
+	cr_assert_eq(kt_get(q, 1, 4, ev, 0), 0);
+	kt_send(b, 1);
+	kt_send(d, 1);
+	kt_wait_readable(a);
+	kt_wait_readable(c);
+	if (across_calls) {
+		/* One of the two now, the other waits on the ready list for the next call. */
+		n = kt_get(q, 1, 1, ev, KT_WAIT_MS);
+		cr_assert_eq(n, 1);
+		if (ev[0].ptr == &a) {
+			x = a, a = c, c = x;
+			x = b, b = d, d = x;
+			victim = &c;
+		}
+	}
+	x = dup(a);
+	cr_assert_geq(x, 0);
+	y = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(y, 0);
+	y = kt_move_to(y, a); /* closes a: the socket lives on through x */
+	n = kt_get(q, 1, 4, ev, KT_QUIET_MS);
+	for (int i = 0; i < n; i++)
+		cr_assert_neq(ev[i].ptr, victim, "an event queued before the close came under "
+						 "the reused number %d", a);
+	close(x);
+	close(y);
+	close(b);
+	kt_close_pair(q, c, d);
+}
+
+Test(socket, k17_queued_before_dup_close_not_delivered_tcp_bpf,
+     .description = "K17/K25: TCP data queued in the kernel, then its number closed (a dup "
+		    "keeps the socket) and reused: the next call delivers nothing under it")
+{
+	kt_require_bpf_source("socket");
+	kt_queued_then_reused(true, false);
+}
+
+Test(socket, k17_queued_before_dup_close_not_delivered_unix_bpf,
+     .description = "K17/K25: the same for an AF_UNIX stream socket")
+{
+	kt_require_bpf_source("socket");
+	kt_queued_then_reused(false, false);
+}
+
+Test(socket, k17_waiting_across_calls_not_delivered_after_reuse,
+     .description = "K17/K25: an event left on the ready list by a call that was full is "
+		    "not delivered by the next call once its number was closed and reused")
+{
+	kt_queued_then_reused(true, true);
+}
+
 Test(socket, k17_readd_after_dup_close_remove,
      .description = "K17/K8: d = dup(s), ADD on d, close(d), REMOVE on d, dup2(s, d): ADD on "
 		    "d registers again (no EEXIST) and MODIFY finds it")
