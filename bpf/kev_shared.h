@@ -190,7 +190,8 @@ _Static_assert(sizeof(struct kev_timer_req) % 8 == 0, "kev_timer_req fills its e
 #define KEV_PROBE_HANGUP   0x2 /* an error, or shut down both ways: to be classified */
 
 struct kev_probe_ctx {
-	__u32 nr; /* requests in kev_probes[0..nr) */
+	__u32 nr;    /* requests in kev_probes[0..nr) */
+	__u32 names; /* 1: only which socket each descriptor names (err, ino), nothing of it */
 };
 
 /*

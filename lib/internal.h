@@ -259,7 +259,8 @@ int kev_kernel_level_reads(void);
 #define KEV_MAP_INODE_CTL  3
 #define KEV_MAP_INODE_LOG  4
 int kev_kernel_arm_timers(struct kev_timer_req *reqs, unsigned int nr);
-int kev_kernel_probe(struct kev_probe *p, unsigned int nr);
+/* Run kev_sock_probe on p[0..nr); names: only which socket each descriptor names. */
+int kev_kernel_probe(struct kev_probe *p, unsigned int nr, bool names);
 struct kev_tslot *kev_kernel_tslot(__u32 slot);
 __u64 kev_kernel_timers(void);
 int kev_slot_alloc(struct kev_interest *it);

@@ -789,9 +789,9 @@ int kev_kernel_arm_timers(struct kev_timer_req *reqs, unsigned int nr)
  * Probe the sockets at p[0..nr).fd (kev_sock_probe); the answers come back in p.
  * -EOPNOTSUPP while the socket family is not loaded.
  */
-int kev_kernel_probe(struct kev_probe *p, unsigned int nr)
+int kev_kernel_probe(struct kev_probe *p, unsigned int nr, bool names)
 {
-	struct kev_probe_ctx ctx = { .nr = nr };
+	struct kev_probe_ctx ctx = { .nr = nr, .names = names };
 	int err;
 
 	/* Acquire: pairs with the release that publishes the loaded family. */

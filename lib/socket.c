@@ -332,7 +332,7 @@ static void kev_sock_flush(struct kev_queue *q)
 	}
 	if (b)
 		b->nr = 0;
-	err = n ? kev_kernel_probe(p, n) : 0;
+	err = n ? kev_kernel_probe(p, n, false) : 0;
 	for (i = 0; i < n; i++) {
 		struct kev_interest *it = b->it[i];
 		int e = err ? err : kev_sock_probed(q, it, &p[i]);
@@ -458,7 +458,7 @@ static void kev_sock_named_many(struct kev_interest *const *its, unsigned int n,
 	}
 	for (i = 0; i < n; i++)
 		p[i] = (struct kev_probe){ .fd = its[i]->fd };
-	if (kev_kernel_probe(p, n)) {
+	if (kev_kernel_probe(p, n, true)) {
 		for (i = 0; i < n; i++)
 			ok[i] = kev_sock_named(its[i]);
 		return;
@@ -480,7 +480,7 @@ static __u32 kev_sock_error(struct kev_interest *it)
 {
 	struct kev_probe p = { .fd = it->fd };
 
-	if (!it->sock_err && !kev_kernel_probe(&p, 1) && !p.err)
+	if (!it->sock_err && !kev_kernel_probe(&p, 1, false) && !p.err)
 		it->sock_err = p.sk_err;
 	return it->sock_err;
 }
