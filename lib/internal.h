@@ -271,7 +271,7 @@ __u32 kev_slot_clear(const struct kev_interest *it);
 void kev_slot_set(const struct kev_interest *it, __u32 bits);
 __u32 kev_slot_pending(const struct kev_interest *it);
 __u64 kev_kernel_overflows(const struct kev_queue *q);
-__u32 kev_kernel_epoch(void);
+__u32 kev_kernel_epoch(const struct kev_queue *q);
 
 /* ringbuf.c */
 int kev_rb_open(struct kev_rb *rb, int map_fd, size_t size, bool hold);

@@ -84,7 +84,6 @@ static struct {
 	struct kev_tslot *tslots;	 /* kev_tslots, mmapped: the timers' armings */
 	struct kev_timer_bpf__bss *tbss; /* the timer object's globals, mmapped */
 	struct kev_socket_bpf__bss *sbss; /* the socket object's globals, mmapped */
-	__u32 epochs;			  /* kev_kernel_epoch() so far */
 	struct kev_interest **owner;	 /* slot -> interest holding it */
 	__u32 nslots;			 /* KEVENT_MAX_INTERESTS, or KEV_MAX_SLOTS */
 	__u32 fresh;			 /* slots below it have been handed out at least once */
@@ -102,7 +101,7 @@ static struct {
 	.fd = { [0 ... KEV_FD_NR - 1] = -1 },
 };
 
-_Static_assert(KEV_MAX_QUEUES <= 64, "one bit per queue in kk.queues");
+_Static_assert(KEV_MAX_QUEUES <= 64, "one bit per queue in kk.queues, 6 in an epoch");
 
 /* One run of a SEC("syscall") program with ctx; its return value, or -errno. */
 static int kev_kernel_run(int prog_fd, void *ctx, size_t size)
@@ -885,19 +884,23 @@ void kev_kernel_queue_close(struct kev_queue *q)
 }
 
 /*
- * A call begins (kevent_get_events(), kevent_wait()): a new odd value in the socket
- * programs' kev_epoch, which every record they push from now on carries. The store is
- * sequentially consistent, so that it follows, for any CPU that sees it, what the calling
- * thread closed before the call (socket.bpf.c reads it before the descriptor table). Any
- * thread's call takes a new value: a record another thread's call let through is checked.
+ * A call on q begins (kevent_get_events(), kevent_wait(); q->lock held): a new odd value
+ * in the socket programs' kev_epoch, which every record they push from now on carries.
+ * The value is the queue's and the call's own (q->calls is bumped under the lock), so two
+ * calls never share one; a record another call let through is checked. The store releases
+ * what the calling thread closed before the call: socket.bpf.c loads the value before the
+ * descriptor table, in that order (message passing: no full barrier is needed).
  */
-__u32 kev_kernel_epoch(void)
+__u32 kev_kernel_epoch(const struct kev_queue *q)
 {
-	__u32 e = __atomic_add_fetch(&kk.epochs, 1, __ATOMIC_RELAXED) << 1 | 1;
+	__u32 e;
 
+	if (q->qidx < 0)
+		return 0; /* no ring, no record */
+	e = ((q->calls << 6 | (__u32)q->qidx) << 1) | 1;
 	/* Acquire: pairs with the release of kev_kernel_attach_fd(); kk.sbss is in place. */
 	if (__atomic_load_n(&kk.ready[KEV_PROGS_SOCKET], __ATOMIC_ACQUIRE))
-		__atomic_store_n(&kk.sbss->kev_epoch, e, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&kk.sbss->kev_epoch, e, __ATOMIC_RELEASE);
 	return e;
 }
 

@@ -273,9 +273,9 @@ static int kev_collect(struct kev_queue *q, struct ukevent *out, unsigned int mi
 	int err = 0;
 
 	kev_list_init(&taken);
-	epoch = kev_kernel_epoch(); /* after whatever this thread closed: see kev_on_record() */
 	pthread_mutex_lock(&q->lock);
 	q->calls++;
+	epoch = kev_kernel_epoch(q); /* after whatever this thread closed: see kev_on_record() */
 	gen = q->wake_gen;
 	kev_fdwatch_sweep(q);
 	while (!q->closed) {
