@@ -747,13 +747,13 @@ int kev_kernel_level_reads(void)
 		/* tp_btf: the tracepoint is the program's own, named at load. */
 		fd = bpf_raw_tracepoint_open(NULL, kk.fd[KEV_FD_SOCK_RECV]);
 		err = fd < 0 ? -errno : kev_keep_link_fd(fd);
-		if (fd >= 0 && err)
+		if (fd >= 0 && err) {
 			close(fd);
-	}
-	if (!err && !kk.level_reads) {
-		close(kk.fd[KEV_FD_SOCK_RECV]);
-		kk.fd[KEV_FD_SOCK_RECV] = -1;
-		__atomic_store_n(&kk.level_reads, true, __ATOMIC_RELEASE);
+		} else if (!err) {
+			close(kk.fd[KEV_FD_SOCK_RECV]);
+			kk.fd[KEV_FD_SOCK_RECV] = -1;
+			__atomic_store_n(&kk.level_reads, true, __ATOMIC_RELEASE);
+		}
 	}
 	pthread_mutex_unlock(&kk.lock);
 	return err;
