@@ -221,10 +221,28 @@ static void kev_sock_reused(struct kev_queue *q, struct kev_interest *it)
 		kev_interest_free(q, stale[i]);
 }
 
-/* Store the interest's watch on its socket: a fresh storage, or a merge. */
+/*
+ * A storage update meeting the teardown of the socket's storage (another map's last element
+ * on it going, in another process or a map being freed) fails with EAGAIN: the kernel leaves
+ * the retry to the caller, and the teardown ends within its own critical section.
+ */
+#define KEV_STORE_TRIES 8
+
+/* One attempt: a fresh storage, or a merge into the one the process already has there. */
+static int kev_sock_put(int map, struct kev_queue *q, struct kev_interest *it,
+			const struct kev_sock_val *v)
+{
+	if (!bpf_map_update_elem(map, &it->fd, v, BPF_NOEXIST)) {
+		kev_sock_reused(q, it);
+		return 0;
+	}
+	return errno == EEXIST ? kev_sock_merge(map, q, it, true) : -errno;
+}
+
+/* Store the interest's watch on its socket. */
 static int kev_sock_store(struct kev_queue *q, struct kev_interest *it)
 {
-	int map = kev_kernel_map_fd(KEV_MAP_SOCKS), err;
+	int map = kev_kernel_map_fd(KEV_MAP_SOCKS), err, tries = 0;
 	struct kev_sock_val v = { .tgid = socks.tgid, .nr = 1 };
 
 	v.w[0] = kev_sock_watch_of(q, it);
@@ -232,13 +250,9 @@ static int kev_sock_store(struct kev_queue *q, struct kev_interest *it)
 	if (err)
 		return err;
 	kev_sock_written(it, &v.w[0]);
-	if (!bpf_map_update_elem(map, &it->fd, &v, BPF_NOEXIST)) {
-		kev_sock_reused(q, it);
-		return 0;
-	}
-	err = -errno;
-	if (err == -EEXIST)
-		err = kev_sock_merge(map, q, it, true);
+	do
+		err = kev_sock_put(map, q, it, &v);
+	while (err == -EAGAIN && ++tries < KEV_STORE_TRIES);
 	/* A closed number is ENOTSOCK to the map, ENOENT when it closed between two calls. */
 	if (err == -ENOENT || (err == -ENOTSOCK && fcntl(it->fd, F_GETFD) < 0))
 		err = -EBADF;

@@ -17,8 +17,10 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 
 #include "helpers.h"
+#include "src_helpers.h"
 
 TestSuite(bpf_attach, .init = kt_require_bpf, .timeout = KT_TEST_TIMEOUT);
 
@@ -252,4 +254,77 @@ Test(bpf_attach, k26_emfile_fails_only_the_family,
 	kt_send(tx, 1);
 	kt_next(q, KEVENT_SOCKET, (__u32)rx);
 	kt_close_pair(q, rx, tx);
+}
+
+/* A socket storage map of someone else: an int key, a 64-byte value. */
+static int foreign_storage_map(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	struct btf *btf = btf__new_empty();
+	int key, byte, val, map;
+
+	cr_assert_not_null(btf, "btf__new_empty: %m");
+	key = btf__add_int(btf, "int", 4, BTF_INT_SIGNED);
+	byte = btf__add_int(btf, "unsigned char", 1, 0);
+	val = btf__add_array(btf, key, byte, 64);
+	cr_assert(key > 0 && byte > 0 && val > 0 && !btf__load_into_kernel(btf), "BTF: %m");
+	opts.btf_fd = btf__fd(btf);
+	opts.btf_key_type_id = (__u32)key;
+	opts.btf_value_type_id = (__u32)val;
+	map = bpf_map_create(BPF_MAP_TYPE_SK_STORAGE, "kt_foreign", sizeof(int), 64, 0, &opts);
+	btf__free(btf);
+	cr_assert_geq(map, 0, "a socket storage map: %m");
+	return map;
+}
+
+/*
+ * The kernel answers EAGAIN to a storage update that meets the teardown of the socket's
+ * storage: here another map's element, the only one on each socket, going as that map is
+ * freed by a kernel worker while the ADDs run on the same sockets. The rounds make the
+ * meeting likely: before the library retried, 1 to 6 of the 96,000 ADDs failed with -EAGAIN
+ * in each of five runs.
+ */
+Test(bpf_attach, k17_add_while_another_storage_goes,
+     .description = "K17: ADD of sockets whose storage from another map is being torn down "
+		    "at that moment registers every one of them",
+     .timeout = 60)
+{
+	enum { N = 12000, ROUNDS = 8, BATCH = 1000 };
+	int *fd = calloc(N, sizeof(*fd)), q = kt_queue(), failed = 0, err = 0, s;
+	struct ukevent *uk = calloc(N, sizeof(*uk));
+	char val[64] = { 0 };
+
+	cr_assert(fd && uk);
+	kt_want_fds(N + 256);
+	/* The socket family loads first, so that the ADDs follow the map's close at once. */
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	kt_add(q, kt_sock_ev(s, KEVENT_SOCKET_RECV, 0));
+	for (int r = 0; r < ROUNDS; r++) {
+		int map = foreign_storage_map();
+
+		for (int i = 0; i < N; i++) {
+			fd[i] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+			cr_assert_geq(fd[i], 0, "socket: %m");
+			cr_assert_eq(bpf_map_update_elem(map, &fd[i], val, BPF_NOEXIST), 0, "%m");
+			uk[i] = kt_sock_ev(fd[i], KEVENT_SOCKET_RECV, 0);
+		}
+		close(map);
+		for (int i = 0; i < N; i += BATCH)
+			cr_assert_eq(kevent_ctl(q, KEVENT_CTL_ADD, BATCH, uk + i), BATCH);
+		for (int i = 0; i < N; i++) {
+			if (uk[i].ret_flags) {
+				failed++;
+				err = (int)uk[i].ret_data[1];
+			}
+		}
+		for (int i = 0; i < N; i += BATCH)
+			kevent_ctl(q, KEVENT_CTL_REMOVE, BATCH, uk + i);
+		for (int i = 0; i < N; i++)
+			close(fd[i]);
+	}
+	cr_assert_eq(failed, 0, "%d of %d ADDs failed (the last with %d)", failed, N * ROUNDS, err);
+	close(s);
+	kt_close(q);
+	free(uk);
+	free(fd);
 }
