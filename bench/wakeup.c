@@ -5,7 +5,9 @@
  * asleep in kevent_get_events or epoll_wait, takes the time as soon as the wait returns,
  * reads the ping and answers with a pong. Once the pong is in, the producer lets the gap
  * pass (20 us, 200 us) before the next ping, so every ping finds the consumer asleep again.
- * Reported: p50 and p99 of write-to-event-in-userspace.
+ * Reported: p50 and p99 of write-to-event-in-userspace, and p50 of the ping's write() itself:
+ * what waking a sleeping consumer costs the sender, which on loopback runs the socket's
+ * wake-up (epoll's callback; libkevent's programs and the ring buffer's irq_work).
  *
  * The producer busy-waits the gap: a timed sleep would add the timer's slack to the gap
  * and let its own CPU idle, which changes nothing for the consumer but blurs the gap.
@@ -145,15 +147,18 @@ static bool pong_wait(int prod, bool poll_it)
 
 /* One measurement: secs of ping-pong with the given gap; p50/p99 in us. */
 static void run(enum mode m, enum place pl, unsigned int gap_us, double secs, int prod, int cons,
-		double *p50, double *p99)
+		double *p50, double *p99, double *w50)
 {
 	struct consumer c = {.mode = m, .cpu = consumer_cpu[pl], .fd = cons};
 	uint64_t deadline, stamp, zero = 0;
+	double *wlat;
+	size_t nw = 0;
 	pthread_t th;
 
 	c.max = (size_t)(secs * 1e6 / gap_us) + 16;
 	c.lat = malloc(c.max * sizeof(*c.lat));
-	if (!c.lat)
+	wlat = malloc(c.max * sizeof(*wlat));
+	if (!c.lat || !wlat)
 		bench_die("out of memory");
 	consumer_open(&c);
 	pthread_create(&th, NULL, consumer_main, &c);
@@ -167,6 +172,8 @@ static void run(enum mode m, enum place pl, unsigned int gap_us, double secs, in
 		stamp = bench_now_ns();
 		if (write(prod, &stamp, sizeof(stamp)) != sizeof(stamp))
 			bench_die("ping: %s", strerror(errno));
+		if (nw < c.max)
+			wlat[nw++] = (double)(bench_now_ns() - stamp) / 1e3;
 		if (!pong_wait(prod, pl == CROSS_CPU))
 			bench_die("waiting for the pong: %s", strerror(errno));
 	}
@@ -176,7 +183,9 @@ static void run(enum mode m, enum place pl, unsigned int gap_us, double secs, in
 	consumer_close(&c);
 	*p50 = bench_percentile(c.lat, c.n, 50);
 	*p99 = bench_percentile(c.lat, c.n, 99);
+	*w50 = bench_percentile(wlat, nw, 50);
 	free(c.lat);
+	free(wlat);
 }
 
 static void usage(void)
@@ -185,33 +194,45 @@ static void usage(void)
 	exit(2);
 }
 
+/* What one placement, gap and mode measured, run by run. */
+struct stats {
+	struct bench_series p50, p99, w50;
+};
+
 /*
- * The rows of one placement and mode: p50 and p99 at each gap, against epoll_wait. why: the
- * reason the rows have no figures (NULL when they were measured).
+ * The rows of one placement and mode: wake-up p50 and p99 and the waker's write() at each
+ * gap, against epoll. why: the reason the rows have no figures (NULL when they were measured).
  */
-static void report(struct bench_series (*p50)[NR_GAPS][NR_MODES],
-		   struct bench_series (*p99)[NR_GAPS][NR_MODES], enum place pl, enum mode m,
+static void report(struct stats (*st)[NR_GAPS][NR_MODES], enum place pl, enum mode m,
 		   const char *why)
 {
 	for (unsigned int g = 0; g < NR_GAPS; g++) {
-		char s1[64], s2[64];
 		const char *what = m == KEV ? "wakeup" : "wakeup+spin";
+		struct stats *k = &st[pl][g][m], *e = &st[pl][g][EPOLL];
+		const struct {
+			const char *name;
+			struct bench_series *kev, *epoll;
+		} rows[] = {
+		    {"p50", &k->p50, &e->p50},
+		    {"p99", &k->p99, &e->p99},
+		    {"waker's write p50", &k->w50, &e->w50},
+		};
 
-		snprintf(s1, sizeof(s1), "%s %s %uus gap: p50", what, place_name[pl], gaps_us[g]);
-		snprintf(s2, sizeof(s2), "%s %s %uus gap: p99", what, place_name[pl], gaps_us[g]);
-		bench_report_note(&(struct bench_row){s1, "us", "epoll_wait", &p50[pl][g][m],
-						      &p50[pl][g][EPOLL], false},
-				  why);
-		bench_report_note(&(struct bench_row){s2, "us", "epoll_wait", &p99[pl][g][m],
-						      &p99[pl][g][EPOLL], false},
-				  why);
+		for (unsigned int i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+			char name[80];
+
+			snprintf(name, sizeof(name), "%s %s %uus gap: %s", what, place_name[pl],
+				 gaps_us[g], rows[i].name);
+			bench_report_note(&(struct bench_row){name, "us", "epoll_wait", rows[i].kev,
+							      rows[i].epoll, false},
+					  why);
+		}
 	}
 }
 
 int main(int argc, char **argv)
 {
-	struct bench_series p50[NR_PLACES][NR_GAPS][NR_MODES] = {0},
-			    p99[NR_PLACES][NR_GAPS][NR_MODES] = {0};
+	static struct stats st[NR_PLACES][NR_GAPS][NR_MODES];
 	bool two_cpus = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
 	struct bench_opts o;
 	int c, prod, cons;
@@ -240,14 +261,16 @@ int main(int argc, char **argv)
 		for (int pl = 0; pl < NR_PLACES; pl++)
 			for (unsigned int g = 0; g < NR_GAPS; g++)
 				for (int m = 0; m < NR_MODES; m++) {
-					double a, b;
+					struct stats *x = &st[pl][g][m];
+					double a, b, w;
 
 					if ((pl == CROSS_CPU && !two_cpus) ||
 					    (m == KEV_SPIN && (pl == SAME_CPU || !have_spin)))
 						continue;
-					run(m, pl, gaps_us[g], o.secs, prod, cons, &a, &b);
-					bench_series_add(&p50[pl][g][m], a);
-					bench_series_add(&p99[pl][g][m], b);
+					run(m, pl, gaps_us[g], o.secs, prod, cons, &a, &b, &w);
+					bench_series_add(&x->p50, a);
+					bench_series_add(&x->p99, b);
+					bench_series_add(&x->w50, w);
 				}
 	for (int pl = 0; pl < NR_PLACES; pl++)
 		for (int m = KEV; m < NR_MODES; m += 2) {
@@ -259,7 +282,7 @@ int main(int argc, char **argv)
 				why = "not measured: one CPU online";
 			else if (m == KEV_SPIN && !have_spin)
 				why = "not measured: this kevent.h has no KEVENT_HAVE_SPIN";
-			report(p50, p99, pl, m, why);
+			report(st, pl, m, why);
 		}
 	return 0;
 }
