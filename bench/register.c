@@ -16,16 +16,23 @@
  * socket interest), is not timed. libkevent runs twice: on the BPF path, and on the
  * syscall path (KEVENT_BACKEND=syscall: the fallback, K26), which registers with epoll.
  *
+ * A third row per kind is the floor of the BPF path's ADD: the one thing it cannot batch, an
+ * update of the socket's BPF storage (a map of the same value size as libkevent's kev_socks,
+ * created here) by descriptor, one bpf() call per socket, timed like epoll_ctl.
+ *
  *   build/bench/register [-r runs] [-n interests] [-b batch]
  */
 #include <sys/epoll.h>
 
+#include <bpf/btf.h>
+
 #include "bench.h"
+#include "../bpf/kev_shared.h"
 
 enum kind { UDP, UNIX, NR_KINDS };
 
-/* Who registers: libkevent on each path, then the baseline. */
-enum who { KEV_BPF, KEV_SYSCALL, EPOLL, NR_WHO };
+/* Who registers: libkevent on each path, the BPF path's floor, then the baseline. */
+enum who { KEV_BPF, KEV_SYSCALL, STORAGE, EPOLL, NR_WHO };
 
 static const char *const kind_name[NR_KINDS] = {"udp", "unix"};
 
@@ -124,6 +131,55 @@ static void run_epoll(const int *fd, double *add, double *del)
 	*del = (double)(t2 - t1) / ninterests;
 }
 
+/* A socket storage map like kev_socks: an int key, a value of struct kev_sock_val's size. */
+static int storage_map(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	struct btf *btf = btf__new_empty();
+	int key, byte, val, map;
+
+	if (!btf)
+		bench_die("btf__new_empty: %s", strerror(errno));
+	key = btf__add_int(btf, "int", 4, BTF_INT_SIGNED);
+	byte = btf__add_int(btf, "unsigned char", 1, 0);
+	val = btf__add_array(btf, key, byte, sizeof(struct kev_sock_val));
+	if (key < 0 || byte < 0 || val < 0 || btf__load_into_kernel(btf))
+		bench_die("BTF for the storage map: %s", strerror(errno));
+	opts.btf_fd = btf__fd(btf);
+	opts.btf_key_type_id = (__u32)key;
+	opts.btf_value_type_id = (__u32)val;
+	map = bpf_map_create(BPF_MAP_TYPE_SK_STORAGE, "bench_socks", sizeof(int),
+			     sizeof(struct kev_sock_val), 0, &opts);
+	if (map < 0)
+		bench_die("socket storage map: %s", strerror(errno));
+	btf__free(btf);
+	return map;
+}
+
+/*
+ * ns per socket for one storage update each; closing the map frees them all. EAGAIN: the
+ * socket's storage from an earlier run is going at that moment; retried, as libkevent does.
+ */
+static void run_storage(const int *fd, double *add)
+{
+	struct kev_sock_val v = {.nr = 1};
+	int map = storage_map();
+	uint64_t t0, t1;
+
+	t0 = bench_now_ns();
+	for (unsigned int i = 0; i < ninterests; i++) {
+		int err;
+
+		while ((err = bpf_map_update_elem(map, &fd[i], &v, BPF_NOEXIST)) && errno == EAGAIN)
+			;
+		if (err)
+			bench_die("socket storage update: %s", strerror(errno));
+	}
+	t1 = bench_now_ns();
+	close(map);
+	*add = (double)(t1 - t0) / ninterests;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: register [-r runs] [-n interests] [-b batch]\n");
@@ -170,7 +226,7 @@ int main(int argc, char **argv)
 
 		for (unsigned int r = 0; r < o.runs; r++) {
 			for (int w = 0; w < NR_WHO; w++) {
-				double a, d;
+				double a, d = 0;
 
 				/* Read by the next first kevent_init (the last queue closed). */
 				if (w == KEV_SYSCALL)
@@ -179,6 +235,8 @@ int main(int argc, char **argv)
 					unsetenv("KEVENT_BACKEND");
 				if (w == EPOLL)
 					run_epoll(fd, &a, &d);
+				else if (w == STORAGE)
+					run_storage(fd, &a);
 				else
 					run_kevent(fd, &a, &d);
 				bench_series_add(&add[k][w], a);
@@ -188,7 +246,9 @@ int main(int argc, char **argv)
 		close_sockets(fd);
 	}
 	for (int k = 0; k < NR_KINDS; k++) {
-		for (int w = KEV_BPF; w < EPOLL; w++) {
+		char s3[80];
+
+		for (int w = KEV_BPF; w < STORAGE; w++) {
 			const char *how = w == KEV_SYSCALL ? " syscall path" : "";
 			char s1[80], s2[80];
 
@@ -201,6 +261,10 @@ int main(int argc, char **argv)
 			bench_report(&(struct bench_row){s2, "ns/interest", "epoll_ctl",
 							 &del[k][w], &del[k][EPOLL], false});
 		}
+		snprintf(s3, sizeof(s3), "register %s %uk: socket storage alone (floor of ADD)",
+			 kind_name[k], ninterests / 1000);
+		bench_report(&(struct bench_row){s3, "ns/interest", "epoll_ctl", &add[k][STORAGE],
+						 &add[k][EPOLL], false});
 	}
 	return 0;
 }
