@@ -24,10 +24,9 @@
  */
 #include <sys/epoll.h>
 
-#include <bpf/btf.h>
-
 #include "bench.h"
 #include "../bpf/kev_shared.h"
+#include "../tests/sk_storage_map.h"
 
 enum kind { UDP, UNIX, NR_KINDS };
 
@@ -131,41 +130,18 @@ static void run_epoll(const int *fd, double *add, double *del)
 	*del = (double)(t2 - t1) / ninterests;
 }
 
-/* A socket storage map like kev_socks: an int key, a value of struct kev_sock_val's size. */
-static int storage_map(void)
-{
-	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
-	struct btf *btf = btf__new_empty();
-	int key, byte, val, map;
-
-	if (!btf)
-		bench_die("btf__new_empty: %s", strerror(errno));
-	key = btf__add_int(btf, "int", 4, BTF_INT_SIGNED);
-	byte = btf__add_int(btf, "unsigned char", 1, 0);
-	val = btf__add_array(btf, key, byte, sizeof(struct kev_sock_val));
-	if (key < 0 || byte < 0 || val < 0 || btf__load_into_kernel(btf))
-		bench_die("BTF for the storage map: %s", strerror(errno));
-	opts.btf_fd = btf__fd(btf);
-	opts.btf_key_type_id = (__u32)key;
-	opts.btf_value_type_id = (__u32)val;
-	map = bpf_map_create(BPF_MAP_TYPE_SK_STORAGE, "bench_socks", sizeof(int),
-			     sizeof(struct kev_sock_val), 0, &opts);
-	if (map < 0)
-		bench_die("socket storage map: %s", strerror(errno));
-	btf__free(btf);
-	return map;
-}
-
 /*
  * ns per socket for one storage update each; closing the map frees them all. EAGAIN: the
- * socket's storage from an earlier run is going at that moment; retried, as libkevent does.
+ * socket's storage from an earlier run is going at that moment; retried until it is gone.
  */
 static void run_storage(const int *fd, double *add)
 {
 	struct kev_sock_val v = {.nr = 1};
-	int map = storage_map();
+	int map = kt_sk_storage_map("bench_socks", sizeof(v));
 	uint64_t t0, t1;
 
+	if (map < 0)
+		bench_die("socket storage map: %s", strerror(-map));
 	t0 = bench_now_ns();
 	for (unsigned int i = 0; i < ninterests; i++) {
 		int err;

@@ -17,9 +17,9 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 
 #include "helpers.h"
+#include "sk_storage_map.h"
 #include "src_helpers.h"
 
 TestSuite(bpf_attach, .init = kt_require_bpf, .timeout = KT_TEST_TIMEOUT);
@@ -256,27 +256,6 @@ Test(bpf_attach, k26_emfile_fails_only_the_family,
 	kt_close_pair(q, rx, tx);
 }
 
-/* A socket storage map of someone else: an int key, a 64-byte value. */
-static int foreign_storage_map(void)
-{
-	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
-	struct btf *btf = btf__new_empty();
-	int key, byte, val, map;
-
-	cr_assert_not_null(btf, "btf__new_empty: %m");
-	key = btf__add_int(btf, "int", 4, BTF_INT_SIGNED);
-	byte = btf__add_int(btf, "unsigned char", 1, 0);
-	val = btf__add_array(btf, key, byte, 64);
-	cr_assert(key > 0 && byte > 0 && val > 0 && !btf__load_into_kernel(btf), "BTF: %m");
-	opts.btf_fd = btf__fd(btf);
-	opts.btf_key_type_id = (__u32)key;
-	opts.btf_value_type_id = (__u32)val;
-	map = bpf_map_create(BPF_MAP_TYPE_SK_STORAGE, "kt_foreign", sizeof(int), 64, 0, &opts);
-	btf__free(btf);
-	cr_assert_geq(map, 0, "a socket storage map: %m");
-	return map;
-}
-
 /*
  * The kernel answers EAGAIN to a storage update that meets the teardown of the socket's
  * storage: here another map's element, the only one on each socket, going as that map is
@@ -300,7 +279,9 @@ Test(bpf_attach, k17_add_while_another_storage_goes,
 	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	kt_add(q, kt_sock_ev(s, KEVENT_SOCKET_RECV, 0));
 	for (int r = 0; r < ROUNDS; r++) {
-		int map = foreign_storage_map();
+		int map = kt_sk_storage_map("kt_foreign", sizeof(val));
+
+		cr_assert_geq(map, 0, "a socket storage map: %s", strerror(-map));
 
 		for (int i = 0; i < N; i++) {
 			fd[i] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
