@@ -223,8 +223,10 @@ static void kev_sock_reused(struct kev_queue *q, struct kev_interest *it)
 
 /*
  * A storage update meeting the teardown of the socket's storage (another map's last element
- * on it going, in another process or a map being freed) fails with EAGAIN: the kernel leaves
- * the retry to the caller, and the teardown ends within its own critical section.
+ * on it going, in another process or a map being freed), or another first storage made on
+ * the socket at the same moment, fails with EAGAIN: the kernel leaves the retry to the
+ * caller. The teardown unhooks the storage from the socket under the lock the update waited
+ * on, so the next attempt makes a fresh one (or merges, EEXIST).
  */
 #define KEV_STORE_TRIES 8
 
